@@ -1,0 +1,74 @@
+# qinsbench — build, test, benchmarks. `make help` lists the targets.
+#
+# Layout: engine/*.c → build/libqinsengine.a (the inference library: no HDF5, no gnuplot);
+# harness/*.c except main.c → build/libqinsharness.a; harness/main.c → build/qinsbench.
+# tests/test_*.c → one Check executable each. mk/*.mk add targets (benchmarks, gate, report…).
+
+CC      ?= cc
+BUILD   ?= build
+PKGS    := openblas hdf5 libcjson
+OPT     ?= -O2 -march=native
+SAN     ?=
+CFLAGS  := -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -fopenmp $(SAN) \
+           $(shell pkg-config --cflags $(PKGS) check 2>/dev/null) -Iengine -Iharness
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+CFLAGS  += -DQB_GIT_REV='"$(GIT_REV)"' -DQB_CFLAGS='"$(OPT) $(SAN)"'
+
+ENGINE_SRC  := $(sort $(wildcard engine/*.c))
+HARNESS_SRC := $(filter-out harness/main.c,$(sort $(wildcard harness/*.c)))
+TEST_SRC    := $(sort $(wildcard tests/test_*.c))
+ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+HEADERS     := $(wildcard engine/*.h harness/*.h tests/*.h)
+
+.PHONY: all test test-asan clean deps help
+all: $(BUILD)/qinsbench
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libqinsengine.a: $(ENGINE_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/libqinsharness.a: $(HARNESS_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/qinsbench: $(BUILD)/harness/main.o $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS) $(shell pkg-config --libs check)
+
+# Every test binary runs even if an earlier one fails; the target fails if any did.
+test: $(BUILD)/qinsbench $(TEST_BIN)
+	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; QB_BIN=$(BUILD)/qinsbench $$t || fail=1; done; \
+	 if [ $$fail -ne 0 ]; then echo "make test: FAILED"; exit 1; fi; echo "make test: all test binaries passed"
+
+# AddressSanitizer + UBSan build of the same tests (separate build directory). CK_FORK=no keeps ASan's
+# leak checker meaningful inside Check's test cases.
+test-asan:
+	$(MAKE) BUILD=$(BUILD)-asan OPT="-O1 -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    build-essential pkg-config libopenblas-dev libhdf5-dev libcjson-dev check gnuplot-nox $(EXTRA_DEBS); \
+	else echo "make deps: run as root, or: sudo apt-get install build-essential pkg-config libopenblas-dev libhdf5-dev libcjson-dev check gnuplot-nox $(EXTRA_DEBS)"; exit 1; fi
+
+clean:
+	rm -rf build build-asan build-*
+
+help:
+	@echo "make            build build/qinsbench and build/libqinsengine.a"
+	@echo "make deps       install the Debian packages (as root)"
+	@echo "make test       build and run the Check tests"
+	@echo "make test-asan  the same under AddressSanitizer + UBSan"
+	@echo "make clean      remove build directories"
+	@for f in $(sort $(wildcard mk/*.mk)); do sed -n 's/^## //p' $$f; done
+
+-include $(sort $(wildcard mk/*.mk))

@@ -1,0 +1,148 @@
+/* codec.h — the one interface through which every weight product goes.
+ *
+ * A codec is one row of a const table (codec_traits), in the manner of ggml's type traits: name, block
+ * size, bytes per block, whether a row carries an f32 scale, a reference quantizer (from_float_ref), a
+ * decoder (to_float), and a dot product with an f32 activation vector in two versions — a plain scalar
+ * reference (vec_dot_ref) and a fast one (vec_dot) that tests hold to the reference.
+ *
+ * A CodedTensor is a 2-D weight [rows, cols] (rows = output features, as in PyTorch's Linear.weight) held
+ * only in coded form: for fp32 the codes are the floats themselves. Every row is padded to a whole number
+ * of blocks (padding weights are zero), and rows are row_stride bytes apart.
+ *
+ * The forward pass sees only codec_matmul / codec_decode_row; it never knows which codec it runs. */
+#ifndef QB_CODEC_H
+#define QB_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util.h"
+
+typedef enum {
+    CODEC_FP32 = 0,
+    CODEC_BF16,
+    CODEC_F16,
+    CODEC_QINS,         /* Pattern A: uint8 stored + int8 sign, f32 scale per row (or per tensor) */
+    CODEC_QINS8,        /* sign bit + 7-bit stored value in one byte */
+    CODEC_QINS_COMPUTE, /* weights as qins; activations QINS-coded too; product of the coded operands */
+    CODEC_INT8,         /* per-row symmetric absmax int8 */
+    CODEC_Q8_0,         /* ggml block_q8_0: 32 weights, f16 scale */
+    CODEC_Q4_0,         /* ggml block_q4_0: 32 weights, f16 scale */
+    CODEC_COUNT
+} codec_id;
+
+/* Tensor groups a codec may apply to (bit mask). Tensors outside the mask stay fp32. */
+enum {
+    CODEC_GROUP_ATTN = 1,    /* qkv_proj, o_proj */
+    CODEC_GROUP_MLP = 2,     /* gate_up_proj, down_proj */
+    CODEC_GROUP_LM_HEAD = 4, /* lm_head */
+    CODEC_GROUP_EMBED = 8,   /* embed_tokens */
+    CODEC_GROUP_DEFAULT = CODEC_GROUP_ATTN | CODEC_GROUP_MLP,
+};
+
+typedef struct {
+    codec_id id;
+    int scale_per_tensor; /* qins family: 1 = one scale for the whole tensor ("scale=tensor") */
+    unsigned apply;       /* CODEC_GROUP_* mask */
+} CodecSpec;
+
+typedef struct codec_traits {
+    const char *name;      /* as used in specs: "fp32", "qins", "q8_0", … */
+    int block_size;        /* weights per block (1 for element-wise codes) */
+    size_t block_bytes;    /* bytes per block, scales inside blocks included (q8_0: 34) */
+    int has_row_scale;     /* 1: one f32 scale per row, stored beside the codes */
+    int codes_activations; /* 1: the activation is coded before the product (qins-compute) */
+    /* Quantizes one row of n weights (n a multiple of block_size; the caller zero-pads). tensor_scale is
+     * the tensor-wide absmax when the spec asks for one scale per tensor, else 0 (the row decides). Writes
+     * the row scale to *row_scale when has_row_scale. Plain scalar code: the definition of the codec. */
+    void (*from_float_ref)(const float *src, void *dst, float *row_scale, int64_t n, float tensor_scale);
+    /* Decodes one row of n weights. */
+    void (*to_float)(const void *src, float row_scale, float *dst, int64_t n);
+    /* Σ decode(row)[i] · x[i] over n weights: scalar reference, and the fast (SIMD) version. */
+    float (*vec_dot_ref)(const void *row, float row_scale, const float *x, int64_t n);
+    float (*vec_dot)(const void *row, float row_scale, const float *x, int64_t n);
+} codec_traits;
+
+extern const codec_traits codec_table[CODEC_COUNT];
+
+typedef struct {
+    codec_id id;
+    const codec_traits *traits;
+    int64_t rows, cols;     /* logical shape */
+    int64_t cols_padded;    /* cols rounded up to a whole block */
+    size_t row_stride;      /* bytes per row of codes */
+    uint8_t *codes;         /* rows × row_stride bytes, 64-byte aligned; the only resident copy */
+    float *row_scales;      /* rows entries when traits->has_row_scale (all equal for scale=tensor), else NULL */
+    float tensor_scale;     /* the tensor absmax when scale=tensor, else 0 */
+    int scale_per_tensor;
+} CodedTensor;
+
+/* Parses "qins:scale=tensor,apply=attn+mlp+lm_head" (codec name, then options). Unknown codec or
+ * option → QB_ERR_INPUT naming it. */
+qb_status codec_spec_parse(const char *text, CodecSpec *out);
+/* Canonical text of a spec, e.g. "qins:scale=row,apply=attn+mlp". */
+void codec_spec_format(const CodecSpec *spec, char *buf, size_t n);
+/* The codec that applies to a tensor of group `group` under `spec` (fp32 when the group is not applied). */
+codec_id codec_for_group(const CodecSpec *spec, unsigned group);
+const char *codec_name(codec_id id);
+
+/* Allocates the coded storage for a [rows, cols] tensor. tensor_absmax is the absmax of the whole tensor
+ * (used only when scale_per_tensor). */
+qb_status codec_tensor_init(CodedTensor *t, codec_id id, int scale_per_tensor, int64_t rows, int64_t cols,
+                            float tensor_absmax);
+/* Encodes rows [row0, row0+nrows) from nrows × cols f32 values. Rejects NaN/Inf (QB_ERR_INPUT; the
+ * caller prefixes the tensor name). */
+qb_status codec_encode_rows(CodedTensor *t, int64_t row0, int64_t nrows, const float *src);
+void codec_tensor_free(CodedTensor *t);
+/* Bytes held at rest: codes (padding included) + scales. */
+size_t codec_tensor_bytes(const CodedTensor *t);
+/* Decodes one row (cols values) into dst. */
+void codec_decode_row(const CodedTensor *t, int64_t r, float *dst);
+
+/* out[T, rows] = x[T, cols] · Wᵀ — the product of every linear layer. T == 1 takes the fused decode-and-dot
+ * path (rows split over nthreads; each row's sum is computed by one thread in a fixed order, so the result
+ * does not depend on scheduling); T > 1 decodes blocks of rows into f32 scratch and uses sgemm (fp32 uses
+ * sgemm on the weights directly). */
+void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int nthreads);
+/* Same product computed with decode + plain scalar loops (the reference every fast path is tested against). */
+void codec_matmul_ref(float *out, const CodedTensor *W, const float *x, int T);
+
+
+/* ---- Additions (codec owner). ---- */
+
+/* The QINS code of one magnitude, the single definition shared by weights, activations (qins-compute)
+ * and the KV cache: clamp(round-half-away(scale / absw), 1, maxcode), the quotient computed in f32.
+ * absw == 0 → maxcode (a zero decodes to ±scale/maxcode, as the claim states). scale == 0 (an all-zero
+ * row or vector) → maxcode as well; the table of scale 0 is all zeros (0 / i), so such a row decodes to
+ * exact zeros. A quotient above maxcode (|w| < scale/maxcode, or an overflow to +inf for denormal |w|)
+ * clamps to maxcode; below 1 (|w| > scale, only when a caller passes a too-small scale) clamps to 1.
+ * absw must be finite and ≥ 0, scale finite and ≥ 0. Decode: sign · (scale / code) in f32. */
+uint8_t codec_qins_code(float absw, float scale, int maxcode);
+/* 1/i in f32 for i = 0..255 (entry 0 is 0): the fast kernels' table; a row's value is scale · inv[code]. */
+extern const float codec_qins_inv[256];
+
+/* SIMD level of the fast kernels: 0 = portable scalar (the _ref kernels), 1 = AVX2+FMA+F16C, 2 = AVX-512
+ * (F+BW+VL). The default is the best the CPU supports. codec_set_simd clamps the request to what the CPU
+ * supports and returns the level in effect (tests use it to run the scalar path on a SIMD machine). */
+int codec_set_simd(int level);
+int codec_simd_level(void);
+
+/* Fast kernels per SIMD level, indexed by codec_id (NULL where a level has no kernel of its own: the
+ * dispatcher then falls back to the next lower level). Exported for tests and bench-kernels. */
+typedef float (*codec_vec_dot_fn)(const void *row, float row_scale, const float *x, int64_t n);
+extern const codec_vec_dot_fn codec_vec_dot_avx512[CODEC_COUNT];
+extern const codec_vec_dot_fn codec_vec_dot_avx2[CODEC_COUNT];
+/* The vec_dot codec_matmul uses at the current SIMD level. */
+codec_vec_dot_fn codec_vec_dot_for(codec_id id);
+
+/* qins-compute with the activation already coded (QINS pairs stored,sign like a qins row; xscale its
+ * scale): Σ sign_w·sign_x · (P / min(s_w·s_x, 255)) with P = wscale·xscale. _ref is the definition. */
+float codec_qins_compute_dot_ref(const void *row, float wscale, const void *xcodes, float xscale, int64_t n);
+typedef float (*codec_qc_dot_fn)(const void *row, float wscale, const void *xcodes, float xscale, int64_t n);
+extern const codec_qc_dot_fn codec_qins_compute_dot_avx512;
+/* Codes an activation vector of n values as qins (scale = max|x|, returned). dst holds 2·n bytes. */
+float codec_qins_code_vector(const float *x, int64_t n, uint8_t *dst);
+
+/* Bits per weight at rest: codec_tensor_bytes × 8 / (rows × cols). */
+double codec_bits_per_weight(const CodedTensor *t);
+
+#endif

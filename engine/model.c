@@ -1,0 +1,606 @@
+/* model.c — Phi3ForCausalLM as transformers implements it: loading a checkpoint directory into coded
+ * weights, the KV cache, and the forward pass, which reads top to bottom:
+ *
+ *   embed → per layer: RMSNorm → qkv_proj → RoPE (rotate_half, LongRoPE) → causal attention with grouped
+ *   KV heads → o_proj → residual → RMSNorm → gate_up_proj → silu(gate)·up → down_proj → residual
+ *   → final RMSNorm → lm_head
+ *
+ * Every weight product goes through codec_matmul, so the forward pass never knows which codec it runs. */
+#include "model.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* KV modes */
+
+static const char *kv_names[KV_MODE_COUNT] = {"f32", "f16", "qins-v"};
+
+const char *kv_mode_name(kv_mode m) { return (m >= 0 && m < KV_MODE_COUNT) ? kv_names[m] : "?"; }
+
+qb_status kv_mode_parse(const char *s, kv_mode *out) {
+    for (int i = 0; i < KV_MODE_COUNT; i++)
+        if (!strcmp(s, kv_names[i])) {
+            *out = (kv_mode)i;
+            return QB_OK;
+        }
+    return qb_errorf(QB_ERR_INPUT, "kv mode \"%s\" is not one of f32, f16, qins-v", s);
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Loading */
+
+/* Rows converted per chunk: bounded so a chunk of f32 scratch stays a few MB whatever the tensor. */
+#define LOAD_CHUNK_BYTES (8u << 20)
+
+static qb_status find_tensor(const Checkpoint *ck, const char *name, int64_t rows, int64_t cols,
+                             const st_tensor **out, const st_file **file) {
+    const st_tensor *t = ckpt_find(ck, name, file);
+    if (!t) return qb_errorf(QB_ERR_INPUT, "%s: missing tensor %s", ck->dir, name);
+    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
+        return qb_errorf(QB_ERR_UNSUPPORTED, "%s: tensor %s has dtype %s (F32, F16 or BF16 only)", (*file)->path,
+                         name, st_dtype_name(t->dtype));
+    int ok = cols > 0 ? (t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols)
+                      : (t->ndim == 1 && t->shape[0] == rows);
+    if (!ok) {
+        char got[128] = "";
+        size_t k = 0;
+        for (int i = 0; i < t->ndim && k < sizeof got - 24; i++)
+            k += (size_t)snprintf(got + k, sizeof got - k, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        if (cols > 0)
+            return qb_errorf(QB_ERR_INPUT, "%s: tensor %s has shape [%s], config.json implies [%lld, %lld]",
+                             (*file)->path, name, got, (long long)rows, (long long)cols);
+        return qb_errorf(QB_ERR_INPUT, "%s: tensor %s has shape [%s], config.json implies [%lld]", (*file)->path,
+                         name, got, (long long)rows);
+    }
+    *out = t;
+    return QB_OK;
+}
+
+/* Converts a checkpoint tensor into coded storage chunk by chunk, so neither a second full copy of the
+ * tensor nor the mapped source stays resident. */
+static qb_status load_matrix(const Checkpoint *ck, const char *name, int64_t rows, int64_t cols, codec_id id,
+                             int scale_per_tensor, CodedTensor *out) {
+    const st_tensor *t;
+    const st_file *f;
+    qb_status st = find_tensor(ck, name, rows, cols, &t, &f);
+    if (st) return st;
+    int64_t chunk_rows = (int64_t)(LOAD_CHUNK_BYTES / ((uint64_t)cols * sizeof(float)));
+    if (chunk_rows < 1) chunk_rows = 1;
+    if (chunk_rows > rows) chunk_rows = rows;
+    float *buf = qb_malloc((size_t)chunk_rows * (size_t)cols * sizeof(float), name);
+    if (!buf) return QB_ERR_NOMEM;
+    float absmax = 0.0f;
+    if (scale_per_tensor) { /* a first pass for the tensor-wide scale */
+        for (int64_t r = 0; r < rows; r += chunk_rows) {
+            int64_t nr = rows - r < chunk_rows ? rows - r : chunk_rows;
+            if ((st = st_to_f32(t, (uint64_t)(r * cols), (uint64_t)(nr * cols), buf))) goto fail;
+            for (int64_t i = 0; i < nr * cols; i++) absmax = fmaxf(absmax, fabsf(buf[i]));
+        }
+    }
+    if ((st = codec_tensor_init(out, id, scale_per_tensor, rows, cols, absmax))) goto fail;
+    for (int64_t r = 0; r < rows; r += chunk_rows) {
+        int64_t nr = rows - r < chunk_rows ? rows - r : chunk_rows;
+        if ((st = st_to_f32(t, (uint64_t)(r * cols), (uint64_t)(nr * cols), buf))) goto fail;
+        if ((st = codec_encode_rows(out, r, nr, buf))) {
+            qb_error_prefix(name);
+            qb_error_prefix(f->path);
+            codec_tensor_free(out);
+            goto fail;
+        }
+    }
+    free(buf);
+    st_release(f, t);
+    return QB_OK;
+fail:
+    free(buf);
+    return st;
+}
+
+static qb_status load_vector(const Checkpoint *ck, const char *name, int64_t n, float **out) {
+    const st_tensor *t;
+    const st_file *f;
+    qb_status st = find_tensor(ck, name, n, 0, &t, &f);
+    if (st) return st;
+    float *v = qb_malloc((size_t)n * sizeof(float), name);
+    if (!v) return QB_ERR_NOMEM;
+    if ((st = st_to_f32(t, 0, (uint64_t)n, v))) {
+        free(v);
+        return st;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) {
+            free(v);
+            return qb_errorf(QB_ERR_INPUT, "%s: tensor %s holds a NaN or Inf at index %lld", f->path, name,
+                             (long long)i);
+        }
+    *out = v;
+    return QB_OK;
+}
+
+static void count_bytes(Model *m) {
+    WeightBytes *b = &m->bytes;
+    memset(b, 0, sizeof *b);
+    const Config *c = &m->config;
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerWeights *L = &m->w.layers[l];
+        b->attn += codec_tensor_bytes(&L->qkv) + codec_tensor_bytes(&L->o);
+        b->n_params_attn += (uint64_t)(L->qkv.rows * L->qkv.cols + L->o.rows * L->o.cols);
+        b->mlp += codec_tensor_bytes(&L->gate_up) + codec_tensor_bytes(&L->down);
+        b->n_params_mlp += (uint64_t)(L->gate_up.rows * L->gate_up.cols + L->down.rows * L->down.cols);
+        b->norms += 2u * (uint64_t)c->hidden * sizeof(float);
+        b->n_params_norms += 2u * (uint64_t)c->hidden;
+    }
+    b->norms += (uint64_t)c->hidden * sizeof(float);
+    b->n_params_norms += (uint64_t)c->hidden;
+    b->embed = codec_tensor_bytes(&m->w.embed);
+    b->n_params_embed = (uint64_t)c->vocab * (uint64_t)c->hidden;
+    /* A tied lm_head that shares the embedding's codes costs nothing extra (and has no parameters of its
+     * own, as transformers counts them). */
+    b->lm_head = m->w.lm_head_aliases_embed ? 0 : codec_tensor_bytes(&m->w.lm_head);
+    b->n_params_lm_head = m->w.lm_head_aliases_embed ? 0 : (uint64_t)c->vocab * (uint64_t)c->hidden;
+}
+
+qb_status model_load(const char *dir, const ModelOptions *opt, Model *m) {
+    memset(m, 0, sizeof *m);
+    qb_status st;
+    const char *codec_text = opt && opt->codec ? opt->codec : "fp32";
+    const char *kv_text = opt && opt->kv ? opt->kv : "f32";
+    if ((st = codec_spec_parse(codec_text, &m->codec))) return st;
+    if ((st = kv_mode_parse(kv_text, &m->kv))) return st;
+    if ((st = config_load(dir, &m->config))) return st;
+    const Config *c = &m->config;
+    m->dir = strdup(dir);
+    m->threads = opt && opt->threads > 0 ? opt->threads : omp_get_num_procs();
+    m->rope_recompute = opt ? opt->rope_recompute : 0;
+    m->ctx = opt && opt->ctx > 0 ? opt->ctx : (c->max_pos < 4096 ? c->max_pos : 4096);
+    if (m->ctx > c->max_pos) {
+        config_free(&m->config);
+        free(m->dir);
+        return qb_errorf(QB_ERR_INPUT, "context %d exceeds max_position_embeddings %d of %s", m->ctx, c->max_pos, dir);
+    }
+    openblas_set_num_threads(m->threads);
+
+    Checkpoint ck;
+    if ((st = ckpt_open(dir, &ck))) {
+        config_free(&m->config);
+        free(m->dir);
+        return st;
+    }
+    const int64_t H = c->hidden, NI = c->intermediate, hd = c->head_dim;
+    const int64_t qkv_rows = (int64_t)(c->n_heads + 2 * c->n_kv_heads) * hd;
+    const CodecSpec *cs = &m->codec;
+    const int spt = cs->scale_per_tensor;
+    char name[160];
+    m->w.layers = qb_calloc((size_t)c->n_layers, sizeof(LayerWeights), "layers");
+    if (!m->w.layers) {
+        st = QB_ERR_NOMEM;
+        goto fail;
+    }
+    if ((st = load_matrix(&ck, "model.embed_tokens.weight", c->vocab, H, codec_for_group(cs, CODEC_GROUP_EMBED),
+                          spt, &m->w.embed)))
+        goto fail;
+    for (int l = 0; l < c->n_layers; l++) {
+        LayerWeights *L = &m->w.layers[l];
+        codec_id attn = codec_for_group(cs, CODEC_GROUP_ATTN), mlp = codec_for_group(cs, CODEC_GROUP_MLP);
+#define LAYER_NAME(suffix) (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix), name)
+        if ((st = load_vector(&ck, LAYER_NAME("input_layernorm.weight"), H, &L->ln1)) ||
+            (st = load_matrix(&ck, LAYER_NAME("self_attn.qkv_proj.weight"), qkv_rows, H, attn, spt, &L->qkv)) ||
+            (st = load_matrix(&ck, LAYER_NAME("self_attn.o_proj.weight"), H, (int64_t)c->n_heads * hd, attn, spt,
+                              &L->o)) ||
+            (st = load_vector(&ck, LAYER_NAME("post_attention_layernorm.weight"), H, &L->ln2)) ||
+            (st = load_matrix(&ck, LAYER_NAME("mlp.gate_up_proj.weight"), 2 * NI, H, mlp, spt, &L->gate_up)) ||
+            (st = load_matrix(&ck, LAYER_NAME("mlp.down_proj.weight"), H, NI, mlp, spt, &L->down)))
+            goto fail;
+#undef LAYER_NAME
+    }
+    if ((st = load_vector(&ck, "model.norm.weight", H, &m->w.norm))) goto fail;
+    codec_id head_codec = codec_for_group(cs, CODEC_GROUP_LM_HEAD);
+    if (c->tie_embeddings) {
+        /* transformers ties lm_head to the embedding (whatever lm_head.weight a file may also hold). Share
+         * the codes when both groups use the same codec; otherwise code the embedding a second time. */
+        if (head_codec == m->w.embed.id) {
+            m->w.lm_head = m->w.embed;
+            m->w.lm_head_aliases_embed = 1;
+        } else if ((st = load_matrix(&ck, "model.embed_tokens.weight", c->vocab, H, head_codec, spt, &m->w.lm_head))) {
+            goto fail;
+        }
+    } else if ((st = load_matrix(&ck, "lm_head.weight", c->vocab, H, head_codec, spt, &m->w.lm_head))) {
+        goto fail;
+    }
+    ckpt_close(&ck);
+    count_bytes(m);
+    return QB_OK;
+fail:
+    ckpt_close(&ck);
+    model_free(m);
+    return st;
+}
+
+void model_free(Model *m) {
+    if (m->w.layers) {
+        for (int l = 0; l < m->config.n_layers; l++) {
+            LayerWeights *L = &m->w.layers[l];
+            codec_tensor_free(&L->qkv);
+            codec_tensor_free(&L->o);
+            codec_tensor_free(&L->gate_up);
+            codec_tensor_free(&L->down);
+            free(L->ln1);
+            free(L->ln2);
+        }
+    }
+    free(m->w.layers);
+    if (!m->w.lm_head_aliases_embed) codec_tensor_free(&m->w.lm_head);
+    codec_tensor_free(&m->w.embed);
+    free(m->w.norm);
+    config_free(&m->config);
+    free(m->dir);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Run state and KV cache */
+
+static size_t kv_elem_bytes_k(kv_mode kv) { return kv == KV_F32 ? 4 : 2; }
+static size_t kv_elem_bytes_v(kv_mode kv) { return kv == KV_F32 ? 4 : 2; /* qins-v: uint8 + int8 sign */ }
+
+static qb_status ensure_cap(RunState *s, const Model *m, int n) {
+    if (n <= s->cap) return QB_OK;
+    const Config *c = &m->config;
+    size_t hd = (size_t)c->head_dim, N = (size_t)n;
+    struct {
+        float **p;
+        size_t per_token;
+    } bufs[] = {
+        {&s->x, (size_t)c->hidden},
+        {&s->xb, (size_t)c->hidden},
+        {&s->qkv, (size_t)(c->n_heads + 2 * c->n_kv_heads) * hd},
+        {&s->att_out, (size_t)c->n_heads * hd},
+        {&s->xb2, (size_t)c->hidden},
+        {&s->hb, 2 * (size_t)c->intermediate},
+        {&s->hb2, (size_t)c->intermediate},
+        {&s->cos, (size_t)c->rotary_dim / 2},
+        {&s->sin, (size_t)c->rotary_dim / 2},
+    };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        free(*bufs[i].p);
+        *bufs[i].p = qb_aligned_alloc(N * bufs[i].per_token * sizeof(float), "activations");
+        if (!*bufs[i].p) {
+            s->cap = 0;
+            return QB_ERR_NOMEM;
+        }
+    }
+    s->cap = n;
+    return QB_OK;
+}
+
+qb_status runstate_build(RunState *s, const Model *m) {
+    memset(s, 0, sizeof *s);
+    const Config *c = &m->config;
+    size_t kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim;
+    size_t slots = (size_t)c->n_layers * (size_t)m->ctx * kvd;
+    s->key_cache = qb_calloc(slots, kv_elem_bytes_k(m->kv), "key cache");
+    s->value_cache = qb_calloc(slots, kv_elem_bytes_v(m->kv), "value cache");
+    s->att = qb_calloc((size_t)m->threads * (size_t)m->ctx, sizeof(float), "attention scores");
+    s->kv_bytes = slots * (kv_elem_bytes_k(m->kv) + kv_elem_bytes_v(m->kv));
+    if (m->kv == KV_QINS_V) {
+        size_t nscale = (size_t)c->n_layers * (size_t)m->ctx * (size_t)c->n_kv_heads;
+        s->value_scale = qb_calloc(nscale, sizeof(float), "value scales");
+        s->kv_bytes += nscale * sizeof(float);
+        if (!s->value_scale) goto fail;
+    }
+    if (!s->key_cache || !s->value_cache || !s->att) goto fail;
+    if (ensure_cap(s, m, 1)) goto fail;
+    return QB_OK;
+fail:
+    runstate_free(s);
+    return QB_ERR_NOMEM;
+}
+
+void runstate_free(RunState *s) {
+    float **bufs[] = {&s->x, &s->xb, &s->qkv, &s->att_out, &s->xb2, &s->hb, &s->hb2, &s->cos, &s->sin, &s->att};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
+    free(s->key_cache);
+    free(s->value_cache);
+    free(s->value_scale);
+    memset(s, 0, sizeof *s);
+}
+
+void runstate_reset(RunState *s) { s->pos = 0; }
+
+/* Writes one token's keys and values (kvd floats each) for one layer into the cache at position `pos`. */
+static void kv_store(const Model *m, RunState *s, int layer, int pos, const float *k, const float *v) {
+    const Config *c = &m->config;
+    const int hd = c->head_dim, kvd = c->n_kv_heads * hd;
+    size_t off = ((size_t)layer * (size_t)m->ctx + (size_t)pos) * (size_t)kvd;
+    switch (m->kv) {
+    case KV_F32:
+        memcpy((float *)s->key_cache + off, k, (size_t)kvd * sizeof(float));
+        memcpy((float *)s->value_cache + off, v, (size_t)kvd * sizeof(float));
+        break;
+    case KV_F16:
+    case KV_QINS_V: {
+        uint16_t *kc = (uint16_t *)s->key_cache + off;
+        for (int i = 0; i < kvd; i++) kc[i] = qb_f32_to_f16(k[i]);
+        if (m->kv == KV_F16) {
+            uint16_t *vc = (uint16_t *)s->value_cache + off;
+            for (int i = 0; i < kvd; i++) vc[i] = qb_f32_to_f16(v[i]);
+            break;
+        }
+        /* qins-v: per token and KV head, scale = max|v|; each value stored as (QINS code, sign). */
+        uint8_t *vc = (uint8_t *)s->value_cache + 2 * off;
+        float *scales = s->value_scale + ((size_t)layer * (size_t)m->ctx + (size_t)pos) * (size_t)c->n_kv_heads;
+        for (int h = 0; h < c->n_kv_heads; h++) {
+            const float *vh = v + h * hd;
+            float scale = 0.0f;
+            for (int i = 0; i < hd; i++) scale = fmaxf(scale, fabsf(vh[i]));
+            scales[h] = scale;
+            for (int i = 0; i < hd; i++) {
+                vc[2 * (h * hd + i)] = codec_qins_code(fabsf(vh[i]), scale, 255);
+                vc[2 * (h * hd + i) + 1] = (uint8_t)(int8_t)(vh[i] < 0 ? -1 : 1);
+            }
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
+/* Reads back one head's key or value vector at (layer, pos, kv head) as f32. */
+static inline const float *kv_key(const Model *m, const RunState *s, int layer, int pos, int kvh, float *tmp) {
+    const Config *c = &m->config;
+    const int hd = c->head_dim;
+    size_t off = ((size_t)layer * (size_t)m->ctx + (size_t)pos) * (size_t)(c->n_kv_heads * hd) + (size_t)kvh * hd;
+    if (m->kv == KV_F32) return (const float *)s->key_cache + off;
+    const uint16_t *kc = (const uint16_t *)s->key_cache + off;
+    for (int i = 0; i < hd; i++) tmp[i] = qb_f16_to_f32(kc[i]);
+    return tmp;
+}
+
+static inline const float *kv_value(const Model *m, const RunState *s, int layer, int pos, int kvh, float *tmp) {
+    const Config *c = &m->config;
+    const int hd = c->head_dim;
+    size_t tok = (size_t)layer * (size_t)m->ctx + (size_t)pos;
+    size_t off = tok * (size_t)(c->n_kv_heads * hd) + (size_t)kvh * hd;
+    if (m->kv == KV_F32) return (const float *)s->value_cache + off;
+    if (m->kv == KV_F16) {
+        const uint16_t *vc = (const uint16_t *)s->value_cache + off;
+        for (int i = 0; i < hd; i++) tmp[i] = qb_f16_to_f32(vc[i]);
+        return tmp;
+    }
+    const uint8_t *vc = (const uint8_t *)s->value_cache + 2 * off;
+    float scale = s->value_scale[tok * (size_t)c->n_kv_heads + (size_t)kvh];
+    for (int i = 0; i < hd; i++) {
+        /* decode exactly as the weight codec does: sign · scale / stored */
+        float mag = scale / (float)vc[2 * i];
+        tmp[i] = (int8_t)vc[2 * i + 1] < 0 ? -mag : mag;
+    }
+    return tmp;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Layer functions (out, in…, sizes) */
+
+/* Phi3RMSNorm: x / sqrt(mean(x²) + eps) · weight, in f32 (sum of squares accumulated in f64). */
+static void rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    float inv = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++) out[i] = weight[i] * (x[i] * inv);
+}
+
+/* cos/sin tables for positions pos0 … pos0+n−1. LongRoPE picks short or long factors by the largest
+ * position in this forward (transformers: seq_len = max(position_ids) + 1 > original_max → long), and both
+ * are scaled by the attention factor. inv_freq is computed in f32 as transformers does. */
+static void rope_tables(float *cos_out, float *sin_out, const Config *c, int pos0, int n) {
+    const int half = c->rotary_dim / 2;
+    const float *ext = NULL;
+    if (c->longrope) ext = (pos0 + n > c->orig_max_pos) ? c->long_factor : c->short_factor;
+    float af = (float)c->attention_factor;
+    for (int i = 0; i < half; i++) {
+        float expo = (float)(2 * i) / (float)c->rotary_dim;
+        float base_pow = (float)pow(c->rope_theta, (double)expo);
+        float inv_freq = 1.0f / (ext ? ext[i] * base_pow : base_pow);
+        for (int t = 0; t < n; t++) {
+            float freq = (float)(pos0 + t) * inv_freq;
+            cos_out[(size_t)t * half + i] = (float)cos((double)freq) * af;
+            sin_out[(size_t)t * half + i] = (float)sin((double)freq) * af;
+        }
+    }
+}
+
+/* rotate_half convention on the first rotary_dim dims of one head vector. */
+static void rope_apply(float *v, const float *cos_t, const float *sin_t, int rotary_dim) {
+    const int half = rotary_dim / 2;
+    for (int i = 0; i < half; i++) {
+        float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * cos_t[i] - x2 * sin_t[i];
+        v[i + half] = x2 * cos_t[i] + x1 * sin_t[i];
+    }
+}
+
+/* out[T, NI] = silu(gate) · up, where gate_up[T, 2I] holds gate then up. */
+static void swiglu(float *out, const float *gate_up, int T, int NI) {
+    for (int t = 0; t < T; t++) {
+        const float *g = gate_up + (size_t)t * 2 * NI, *u = g + NI;
+        float *o = out + (size_t)t * NI;
+        for (int i = 0; i < NI; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    }
+}
+
+/* Causal attention for n new tokens at positions pos0…, reading keys and values from the cache. Each
+ * (token, head) pair is computed by one thread in a fixed order: results do not depend on scheduling. */
+static void attention(const Model *m, RunState *s, int layer, int pos0, int n) {
+    const Config *c = &m->config;
+    const int hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads, group = H / KV;
+    const int qkv_dim = (H + 2 * KV) * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int window = c->sliding_window;
+#pragma omp parallel num_threads(m->threads)
+    {
+        float *scores = s->att + (size_t)omp_get_thread_num() * (size_t)m->ctx;
+        float *tmp = malloc((size_t)hd * sizeof(float));
+        float *acc = malloc((size_t)hd * sizeof(float));
+#pragma omp for schedule(static)
+        for (int th = 0; th < n * H; th++) {
+            int t = th / H, h = th % H, kvh = h / group;
+            int pos = pos0 + t;
+            /* transformers' sliding-window mask keeps keys j with pos − j < window */
+            int lo = (window > 0 && pos - window + 1 > 0) ? pos - window + 1 : 0;
+            const float *q = s->qkv + (size_t)t * qkv_dim + (size_t)h * hd;
+            float maxv = -INFINITY;
+            for (int j = lo; j <= pos; j++) {
+                const float *k = kv_key(m, s, layer, j, kvh, tmp);
+                float dot = 0.0f;
+                for (int i = 0; i < hd; i++) dot += q[i] * k[i];
+                scores[j] = dot * scale;
+                if (scores[j] > maxv) maxv = scores[j];
+            }
+            float sum = 0.0f;
+            for (int j = lo; j <= pos; j++) {
+                scores[j] = expf(scores[j] - maxv);
+                sum += scores[j];
+            }
+            float inv = 1.0f / sum;
+            for (int i = 0; i < hd; i++) acc[i] = 0.0f;
+            for (int j = lo; j <= pos; j++) {
+                const float *v = kv_value(m, s, layer, j, kvh, tmp);
+                float p = scores[j] * inv;
+                for (int i = 0; i < hd; i++) acc[i] += p * v[i];
+            }
+            memcpy(s->att_out + (size_t)t * H * hd + (size_t)h * hd, acc, (size_t)hd * sizeof(float));
+        }
+        free(tmp);
+        free(acc);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* The forward pass */
+
+qb_status model_forward(const Model *m, RunState *s, const int *tokens, int n, float *logits, int all_logits,
+                        float *hidden) {
+    const Config *c = &m->config;
+    if (n <= 0) return qb_errorf(QB_ERR_INPUT, "forward: no tokens");
+    if (s->pos + n > m->ctx)
+        return qb_errorf(QB_ERR_INPUT, "sequence of %d tokens exceeds the context of %d tokens (--ctx)", s->pos + n,
+                         m->ctx);
+    for (int t = 0; t < n; t++)
+        if (tokens[t] < 0 || tokens[t] >= c->vocab)
+            return qb_errorf(QB_ERR_INPUT, "token id %d is outside the vocabulary (0..%d)", tokens[t], c->vocab - 1);
+    qb_status st = ensure_cap(s, m, n);
+    if (st) return st;
+
+    const int D = c->hidden, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads, NI = c->intermediate;
+    const int qkv_dim = (H + 2 * KV) * hd, half = c->rotary_dim / 2;
+    const int pos0 = s->pos, nt = m->threads;
+    const size_t hidden_stride = (size_t)n * D;
+
+    /* embed */
+    for (int t = 0; t < n; t++) codec_decode_row(&m->w.embed, tokens[t], s->x + (size_t)t * D);
+    if (hidden) memcpy(hidden, s->x, hidden_stride * sizeof(float));
+    rope_tables(s->cos, s->sin, c, pos0, n);
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerWeights *L = &m->w.layers[l];
+        /* attention block */
+        for (int t = 0; t < n; t++) rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, L->ln1, D, c->rms_eps);
+        codec_matmul(s->qkv, &L->qkv, s->xb, n, nt);
+        for (int t = 0; t < n; t++) {
+            float *q = s->qkv + (size_t)t * qkv_dim, *k = q + H * hd, *v = k + KV * hd;
+            const float *ct = s->cos + (size_t)t * half, *st_ = s->sin + (size_t)t * half;
+            for (int h = 0; h < H; h++) rope_apply(q + h * hd, ct, st_, c->rotary_dim);
+            for (int h = 0; h < KV; h++) rope_apply(k + h * hd, ct, st_, c->rotary_dim);
+            kv_store(m, s, l, pos0 + t, k, v);
+        }
+        attention(m, s, l, pos0, n);
+        codec_matmul(s->xb2, &L->o, s->att_out, n, nt);
+        for (size_t i = 0; i < hidden_stride; i++) s->x[i] += s->xb2[i];
+        /* MLP block */
+        for (int t = 0; t < n; t++) rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, L->ln2, D, c->rms_eps);
+        codec_matmul(s->hb, &L->gate_up, s->xb, n, nt);
+        swiglu(s->hb2, s->hb, n, NI);
+        codec_matmul(s->xb2, &L->down, s->hb2, n, nt);
+        for (size_t i = 0; i < hidden_stride; i++) s->x[i] += s->xb2[i];
+        /* transformers' hidden_states[l+1] is the output of layer l, except the last entry (below) */
+        if (hidden && l + 1 < c->n_layers) memcpy(hidden + (size_t)(l + 1) * hidden_stride, s->x, hidden_stride * sizeof(float));
+    }
+
+    /* final norm (transformers records the normed state as the last hidden state) */
+    for (int t = 0; t < n; t++) rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, m->w.norm, D, c->rms_eps);
+    if (hidden) memcpy(hidden + (size_t)c->n_layers * hidden_stride, s->xb, hidden_stride * sizeof(float));
+    if (logits) {
+        if (all_logits)
+            codec_matmul(logits, &m->w.lm_head, s->xb, n, nt);
+        else
+            codec_matmul(logits, &m->w.lm_head, s->xb + (size_t)(n - 1) * D, 1, nt);
+    }
+    s->pos += n;
+    return QB_OK;
+}
+
+int logits_argmax(const float *logits, int n, float *margin) {
+    int best = 0;
+    float b1 = logits[0], b2 = -INFINITY;
+    for (int i = 1; i < n; i++) {
+        if (logits[i] > b1) {
+            b2 = b1;
+            b1 = logits[i];
+            best = i;
+        } else if (logits[i] > b2) {
+            b2 = logits[i];
+        }
+    }
+    if (margin) *margin = n > 1 ? b1 - b2 : INFINITY;
+    return best;
+}
+
+qb_status model_generate_greedy(const Model *m, RunState *s, const int *prompt, int n_prompt, int max_new,
+                                int ignore_eos, int *out_tokens, float *margins, int *n_out, model_token_cb on_token,
+                                void *cb_ctx) {
+    const Config *c = &m->config;
+    *n_out = 0;
+    if (n_prompt <= 0) return qb_errorf(QB_ERR_INPUT, "generate: empty prompt");
+    if (n_prompt + max_new - 1 > m->ctx)
+        return qb_errorf(QB_ERR_INPUT, "prompt (%d) + new tokens (%d) exceed the context of %d tokens (--ctx)",
+                         n_prompt, max_new, m->ctx);
+    float *logits = qb_malloc((size_t)c->vocab * sizeof(float), "logits");
+    int *seq = qb_malloc((size_t)(n_prompt + max_new) * sizeof(int), "sequence");
+    qb_status st = QB_OK;
+    if (!logits || !seq) {
+        st = QB_ERR_NOMEM;
+        goto done;
+    }
+    memcpy(seq, prompt, (size_t)n_prompt * sizeof(int));
+    int len = n_prompt;
+    if ((st = model_forward(m, s, prompt, n_prompt, logits, 0, NULL))) goto done;
+    for (int step = 0; step < max_new; step++) {
+        float margin;
+        int tok = logits_argmax(logits, c->vocab, &margin);
+        out_tokens[step] = tok;
+        if (margins) margins[step] = margin;
+        seq[len++] = tok;
+        *n_out = step + 1;
+        if (on_token && on_token(cb_ctx, tok)) break;
+        if (!ignore_eos && config_is_eos(c, tok)) break;
+        if (step + 1 == max_new) break;
+        /* transformers' generate() re-runs the whole sequence when it first crosses original_max, so every
+         * key is rotated with the long factors; the default keeps cached keys as they were made. */
+        if (m->rope_recompute && c->longrope && s->pos + 1 > c->orig_max_pos && s->pos <= c->orig_max_pos) {
+            runstate_reset(s);
+            st = model_forward(m, s, seq, len, logits, 0, NULL);
+        } else {
+            st = model_forward(m, s, &tok, 1, logits, 0, NULL);
+        }
+        if (st) goto done;
+    }
+done:
+    free(logits);
+    free(seq);
+    return st;
+}

@@ -1,0 +1,104 @@
+/* model.h — Phi3ForCausalLM: weights loaded from a Hugging Face checkpoint directory, run state with KV
+ * cache, and the forward pass (in model.c, read top to bottom). */
+#ifndef QB_MODEL_H
+#define QB_MODEL_H
+
+#include <stdint.h>
+#include "codec.h"
+#include "config.h"
+#include "util.h"
+
+typedef enum { KV_F32 = 0, KV_F16, KV_QINS_V, KV_MODE_COUNT } kv_mode;
+const char *kv_mode_name(kv_mode m);
+qb_status kv_mode_parse(const char *s, kv_mode *out);
+
+typedef struct {
+    CodedTensor qkv;     /* [(H + 2·KV)·hd, hidden]: q rows, then k rows, then v rows */
+    CodedTensor o;       /* [hidden, H·hd] */
+    CodedTensor gate_up; /* [2·I, hidden]: gate rows, then up rows */
+    CodedTensor down;    /* [hidden, I] */
+    float *ln1;          /* [hidden] input_layernorm */
+    float *ln2;          /* [hidden] post_attention_layernorm */
+} LayerWeights;
+
+typedef struct {
+    CodedTensor embed;   /* [vocab, hidden] embed_tokens */
+    LayerWeights *layers;/* [n_layers] */
+    float *norm;         /* [hidden] final norm */
+    CodedTensor lm_head; /* [vocab, hidden]; when tied and not separately coded, codes alias embed's */
+    int lm_head_aliases_embed;
+} Weights;
+
+/* Bytes at rest by tensor group (exact). */
+typedef struct {
+    uint64_t attn, mlp, lm_head, embed, norms;
+    uint64_t n_params_attn, n_params_mlp, n_params_lm_head, n_params_embed, n_params_norms;
+} WeightBytes;
+
+typedef struct {
+    const char *codec;   /* codec spec text; NULL = "fp32" */
+    const char *kv;      /* kv mode text; NULL = "f32" */
+    int ctx;             /* KV cache length in tokens; 0 = min(max_position_embeddings, 4096) */
+    int threads;         /* 0 = all cores */
+    int rope_recompute;  /* generate: re-prefill at the original_max crossing (transformers' generate()) */
+} ModelOptions;
+
+typedef struct {
+    Config config;
+    Weights w;
+    CodecSpec codec;
+    kv_mode kv;
+    int ctx;
+    int threads;
+    int rope_recompute;
+    WeightBytes bytes;
+    char *dir;
+} Model;
+
+typedef struct {
+    int pos;            /* tokens already in the KV cache */
+    int cap;            /* tokens the scratch buffers hold per forward */
+    /* activations, cap rows each */
+    float *x;           /* [cap, hidden] residual stream */
+    float *xb;          /* [cap, hidden] normed input */
+    float *qkv;         /* [cap, (H+2KV)·hd] */
+    float *att_out;     /* [cap, H·hd] */
+    float *xb2;         /* [cap, hidden] projection output */
+    float *hb;          /* [cap, 2·I] gate_up output */
+    float *hb2;         /* [cap, I] silu(gate)·up */
+    float *cos, *sin;   /* [cap, rotary_dim/2] */
+    float *att;         /* [threads, ctx] attention scores scratch */
+    /* KV cache: per layer [ctx, KV·hd]; element type depends on the kv mode */
+    void *key_cache;    /* f32 or f16 */
+    void *value_cache;  /* f32, f16, or qins codes (uint8 stored + int8 sign, 2 bytes) */
+    float *value_scale; /* qins-v: [layers, ctx, KV] scale per token and KV head */
+    uint64_t kv_bytes;
+} RunState;
+
+qb_status model_load(const char *dir, const ModelOptions *opt, Model *m);
+void model_free(Model *m);
+
+qb_status runstate_build(RunState *s, const Model *m);
+void runstate_free(RunState *s);
+void runstate_reset(RunState *s);
+
+/* Runs tokens[0..n) at positions s->pos … s->pos+n−1 as one forward (the LongRoPE factors are chosen by
+ * the largest position in it), appends their keys and values to the cache, advances s->pos.
+ * logits: NULL, or [n, vocab] when all_logits, or [vocab] (last position) otherwise.
+ * hidden: NULL, or [(n_layers+1), n, hidden] = transformers' output_hidden_states. */
+qb_status model_forward(const Model *m, RunState *s, const int *tokens, int n, float *logits, int all_logits,
+                        float *hidden);
+
+/* Greedy decoding: prefill `prompt`, then up to max_new steps. out_tokens[max_new] receives the new ids,
+ * margins (may be NULL) the top-1 − top-2 logit at each step. Stops after an eos id unless ignore_eos.
+ * on_token (may be NULL) is called after each token (streaming); returning nonzero stops. Returns the
+ * number of tokens generated in *n_out. */
+typedef int (*model_token_cb)(void *ctx, int token);
+qb_status model_generate_greedy(const Model *m, RunState *s, const int *prompt, int n_prompt, int max_new,
+                                int ignore_eos, int *out_tokens, float *margins, int *n_out,
+                                model_token_cb on_token, void *cb_ctx);
+
+/* argmax and top-1 − top-2 margin of a logit vector (ties: the lowest id, as torch.argmax). */
+int logits_argmax(const float *logits, int n, float *margin);
+
+#endif

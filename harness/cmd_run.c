@@ -1,0 +1,19 @@
+/* cmd_run.c — placeholder until its issue lands: says so and exits 2. */
+#include <stdio.h>
+#include "commands.h"
+
+int cmd_run(int argc, char **argv) {
+    (void)argc;
+    fprintf(stderr, "qinsbench %s: not implemented yet\n", argv[0]);
+    return 2;
+}
+int cmd_show(int argc, char **argv) {
+    (void)argc;
+    fprintf(stderr, "qinsbench %s: not implemented yet\n", argv[0]);
+    return 2;
+}
+int cmd_merge(int argc, char **argv) {
+    (void)argc;
+    fprintf(stderr, "qinsbench %s: not implemented yet\n", argv[0]);
+    return 2;
+}
