@@ -70,6 +70,8 @@ static qb_status load_matrix(const Checkpoint *ck, const char *name, int64_t row
     const st_file *f;
     qb_status st = find_tensor(ck, name, rows, cols, &t, &f);
     if (st) return st;
+    /* scale=tensor is an option of the QINS family; tensors left in another codec ignore it */
+    scale_per_tensor = scale_per_tensor && codec_has_tensor_scale(id);
     int64_t chunk_rows = (int64_t)(LOAD_CHUNK_BYTES / ((uint64_t)cols * sizeof(float)));
     if (chunk_rows < 1) chunk_rows = 1;
     if (chunk_rows > rows) chunk_rows = rows;
@@ -121,6 +123,37 @@ static qb_status load_vector(const Checkpoint *ck, const char *name, int64_t n, 
         }
     *out = v;
     return QB_OK;
+}
+
+int codec_has_tensor_scale(codec_id id) {
+    return id == CODEC_QINS || id == CODEC_QINS8 || id == CODEC_QINS_COMPUTE;
+}
+
+/* Bytes at rest of a [rows, cols] tensor under a codec, as codec_tensor_init lays it out: whole blocks per
+ * row (the last one zero-padded) and an f32 scale per row where the codec has one. */
+static uint64_t shape_bytes(codec_id id, int64_t rows, int64_t cols) {
+    const codec_traits *tr = &codec_table[id];
+    uint64_t blocks = (uint64_t)((cols + tr->block_size - 1) / tr->block_size);
+    return (uint64_t)rows * (blocks * tr->block_bytes + (tr->has_row_scale ? sizeof(float) : 0));
+}
+
+void model_bytes_for_config(const Config *c, const CodecSpec *spec, WeightBytes *b) {
+    memset(b, 0, sizeof *b);
+    const int64_t H = c->hidden, NI = c->intermediate, hd = c->head_dim, L = c->n_layers, V = c->vocab;
+    const int64_t qkv_rows = (int64_t)(c->n_heads + 2 * c->n_kv_heads) * hd;
+    codec_id attn = codec_for_group(spec, CODEC_GROUP_ATTN), mlp = codec_for_group(spec, CODEC_GROUP_MLP);
+    codec_id emb = codec_for_group(spec, CODEC_GROUP_EMBED), head = codec_for_group(spec, CODEC_GROUP_LM_HEAD);
+    b->attn = (uint64_t)L * (shape_bytes(attn, qkv_rows, H) + shape_bytes(attn, H, (int64_t)c->n_heads * hd));
+    b->n_params_attn = (uint64_t)L * (uint64_t)(qkv_rows * H + H * c->n_heads * hd);
+    b->mlp = (uint64_t)L * (shape_bytes(mlp, 2 * NI, H) + shape_bytes(mlp, H, NI));
+    b->n_params_mlp = (uint64_t)L * (uint64_t)(3 * NI * H);
+    b->norms = (uint64_t)(2 * L + 1) * (uint64_t)H * sizeof(float);
+    b->n_params_norms = (uint64_t)(2 * L + 1) * (uint64_t)H;
+    b->embed = shape_bytes(emb, V, H);
+    b->n_params_embed = (uint64_t)(V * H);
+    int aliased = c->tie_embeddings && head == emb;
+    b->lm_head = aliased ? 0 : shape_bytes(head, V, H);
+    b->n_params_lm_head = aliased ? 0 : (uint64_t)(V * H);
 }
 
 static void count_bytes(Model *m) {

@@ -75,6 +75,12 @@ typedef struct {
     uint64_t kv_bytes;
 } RunState;
 
+/* Exact bytes at rest by group for a config's shapes under a codec, without loading anything (the same
+ * numbers model_load gives in Model.bytes; a test holds them equal). For sizes of models too big to load. */
+void model_bytes_for_config(const Config *c, const CodecSpec *spec, WeightBytes *out);
+/* Whether a codec takes the scale=tensor option (the QINS family). */
+int codec_has_tensor_scale(codec_id id);
+
 qb_status model_load(const char *dir, const ModelOptions *opt, Model *m);
 void model_free(Model *m);
 

@@ -1,0 +1,191 @@
+/* test_cli.c — the qinsbench executable as users and other tools call it: exit statuses, messages that
+ * name the file, no partial output on failure, --help on every command, and logits/generate/verify
+ * outputs equal to the reference. Needs QB_BIN (set by make test) pointing at the built binary. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "safetensors.h"
+
+static const char *bin(void) {
+    const char *b = getenv("QB_BIN");
+    return b ? b : "build/qinsbench";
+}
+
+static char out_dir[64];
+static char err_text[8192];
+static char out_text[65536];
+
+/* Runs `qinsbench ARGS`, capturing stdout and stderr; returns the exit status. */
+static int run(const char *args) {
+    char cmd[4096], errp[128], outp[128];
+    snprintf(errp, sizeof errp, "%s/stderr", out_dir);
+    snprintf(outp, sizeof outp, "%s/stdout", out_dir);
+    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", bin(), args, outp, errp);
+    int rc = system(cmd);
+    const char *paths[2] = {errp, outp};
+    char *bufs[2] = {err_text, out_text};
+    size_t sizes[2] = {sizeof err_text, sizeof out_text};
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(paths[i], "r");
+        size_t n = f ? fread(bufs[i], 1, sizes[i] - 1, f) : 0;
+        bufs[i][n] = 0;
+        if (f) fclose(f);
+    }
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static void setup(void) {
+    snprintf(out_dir, sizeof out_dir, "/tmp/qb_test_cli_XXXXXX");
+    ck_assert(mkdtemp(out_dir) != NULL);
+}
+
+static void teardown(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", out_dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", out_dir);
+}
+
+START_TEST(test_help_everywhere) {
+    /* every command in the table answers --help with its usage and exit 0 */
+    const qb_command *c = &qb_commands[_i];
+    char args[64];
+    snprintf(args, sizeof args, "%s --help", c->name);
+    int rc = run(args);
+    ck_assert_msg(rc == 0, "qinsbench %s --help: exit %d, stderr: %s", c->name, rc, err_text);
+    ck_assert_msg(strstr(out_text, "usage") != NULL, "qinsbench %s --help prints no usage", c->name);
+    /* and an unknown option is an error with the usage */
+    snprintf(args, sizeof args, "%s --no-such-option", c->name);
+    rc = run(args);
+    ck_assert_msg(rc == 2, "qinsbench %s --no-such-option: exit %d", c->name, rc);
+    ck_assert_msg(strstr(err_text, "usage") != NULL, "qinsbench %s: no usage on a bad option", c->name);
+}
+END_TEST
+
+START_TEST(test_unknown_command) {
+    ck_assert_int_eq(run("frobnicate"), 2);
+    ck_assert(strstr(err_text, "unknown command") != NULL);
+}
+END_TEST
+
+static void expect_input_error(const char *args, const char *needle) {
+    char out[256];
+    snprintf(out, sizeof out, "%s/out.safetensors", out_dir);
+    int rc = run(args);
+    ck_assert_msg(rc == 2, "%s: exit %d (stderr: %s)", args, rc, err_text);
+    ck_assert_msg(strstr(err_text, needle) != NULL, "%s: expected '%s' in: %s", args, needle, err_text);
+    ck_assert_msg(access(out, F_OK) != 0, "%s: left an output file behind", args);
+}
+
+START_TEST(test_logits_bad_input) {
+    char args[512];
+    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1,2,x --out %s/out.safetensors", out_dir);
+    expect_input_error(args, "--ids");
+    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1,512 --out %s/out.safetensors", out_dir);
+    expect_input_error(args, "outside the vocabulary");
+    snprintf(args, sizeof args, "logits --model tests/fixtures/none --ids 1 --out %s/out.safetensors", out_dir);
+    expect_input_error(args, "tests/fixtures/none");
+    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1 --threads 0 --out %s/out.safetensors",
+             out_dir);
+    expect_input_error(args, "--threads");
+    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1 --codec nope --out %s/out.safetensors",
+             out_dir);
+    expect_input_error(args, "nope");
+    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1 --kv f8 --out %s/out.safetensors", out_dir);
+    expect_input_error(args, "f8");
+}
+END_TEST
+
+/* `logits` writes what the reference holds (to the engine's tolerance) */
+START_TEST(test_logits_matches_reference) {
+    st_file ref, got;
+    ck_assert(st_open("tests/fixtures/phi3-tiny-gqa/reference.safetensors", &ref) == QB_OK);
+    const st_tensor *ids = st_find(&ref, "short.ids"), *want = st_find(&ref, "short.logits");
+    ck_assert(ids && want);
+    char args[1024];
+    int k = snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny-gqa --threads 1 --out %s/l.safetensors --ids ",
+                     out_dir);
+    for (int i = 0; i < ids->shape[0]; i++) k += snprintf(args + k, sizeof args - k, "%s%d", i ? "," : "", ((const int *)ids->data)[i]);
+    ck_assert_msg(run(args) == 0, "logits failed: %s", err_text);
+    char path[128];
+    snprintf(path, sizeof path, "%s/l.safetensors", out_dir);
+    ck_assert(st_open(path, &got) == QB_OK);
+    const st_tensor *l = st_find(&got, "logits");
+    ck_assert(l && l->dtype == ST_F32 && l->ndim == 2);
+    ck_assert(l->shape[0] == want->shape[0] && l->shape[1] == want->shape[1]);
+    double maxref = 0, maxdiff = 0;
+    const float *a = l->data, *b = want->data;
+    for (uint64_t i = 0; i < l->numel; i++) {
+        maxref = fmax(maxref, fabs(b[i]));
+        maxdiff = fmax(maxdiff, fabs(a[i] - b[i]));
+    }
+    ck_assert_msg(maxdiff / maxref <= 1e-4, "logits differ: %.3e", maxdiff / maxref);
+    st_close(&got);
+    st_close(&ref);
+}
+END_TEST
+
+START_TEST(test_generate_matches_reference) {
+    st_file ref;
+    ck_assert(st_open("tests/fixtures/phi3-tiny/reference.safetensors", &ref) == QB_OK);
+    const st_tensor *p = st_find(&ref, "greedy.prompt"), *t = st_find(&ref, "greedy.tokens");
+    ck_assert(p && t);
+    char args[1024], want[1024];
+    int k = snprintf(args, sizeof args, "generate --model tests/fixtures/phi3-tiny --greedy --ignore-eos --print-ids --max-new %lld --ids ",
+                     (long long)t->shape[0]);
+    for (int i = 0; i < p->shape[0]; i++) k += snprintf(args + k, sizeof args - k, "%s%d", i ? "," : "", ((const int *)p->data)[i]);
+    k = 0;
+    for (int i = 0; i < t->shape[0]; i++) k += snprintf(want + k, sizeof want - k, "%s%d", i ? " " : "", ((const int *)t->data)[i]);
+    ck_assert_msg(run(args) == 0, "generate failed: %s", err_text);
+    ck_assert_msg(strncmp(out_text, want, strlen(want)) == 0, "generate printed:\n%s\nreference:\n%s", out_text, want);
+    st_close(&ref);
+}
+END_TEST
+
+START_TEST(test_verify_exit_status) {
+    ck_assert_msg(run("verify --model tests/fixtures/phi3-tiny --threads 1") == 0, "verify: %s%s", out_text, err_text);
+    ck_assert(strstr(out_text, "verify: PASS") != NULL);
+    /* a tolerance no float computation meets must fail with exit 1 */
+    ck_assert_int_eq(run("verify --model tests/fixtures/phi3-tiny --threads 1 --tol 1e-12"), 1);
+    ck_assert(strstr(out_text, "FAIL") != NULL);
+}
+END_TEST
+
+START_TEST(test_info_bytes) {
+    ck_assert_msg(run("info --model tests/fixtures/phi3-tiny") == 0, "info: %s", err_text);
+    /* 160064 params in the index metadata; fp32 at rest = 4 bytes each */
+    ck_assert_msg(strstr(out_text, "160064 params, 640256 bytes") != NULL, "info printed:\n%s", out_text);
+    ck_assert(strstr(out_text, "peak RSS") != NULL);
+}
+END_TEST
+
+Suite *cli_suite(void) {
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    int n_cmds = 0;
+    while (qb_commands[n_cmds].name) n_cmds++;
+    tcase_add_loop_test(tc, test_help_everywhere, 0, n_cmds);
+    tcase_add_test(tc, test_unknown_command);
+    tcase_add_test(tc, test_logits_bad_input);
+    tcase_add_test(tc, test_logits_matches_reference);
+    tcase_add_test(tc, test_generate_matches_reference);
+    tcase_add_test(tc, test_verify_exit_status);
+    tcase_add_test(tc, test_info_bytes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(cli_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
