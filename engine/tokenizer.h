@@ -43,4 +43,17 @@ void tok_stream_free(TokStream *s);
  * tokenizer lacks <|user|>, <|assistant|> or <|end|>. */
 qb_status tok_encode_chat(const Tokenizer *t, const char *system, const char *user, int **ids, int *n);
 
+/* Added for the tests and for generate (declarations above are fixed). */
+/* tok_encode without the word cut (BPE over each pre-token whole): the plain reference that the fast
+ * path is tested against. Same arguments and result. */
+qb_status tok_encode_ref(const Tokenizer *t, const char *text, size_t len, int add_bos, int **ids, int *n);
+/* The ids generation stops at: generation_config.json's eos_token_id list when tok_load_dir found one,
+ * else config.json's, else the tokenizer's eos. Returns the count; *ids points into the tokenizer. */
+int tok_eos_ids(const Tokenizer *t, const int **ids);
+
+/* Reads the string field `key` of the JSON object in json[0..n) (one line of a .jsonl file) with its exact
+ * bytes — unlike cJSON it keeps "\u0000". *out is heap (NUL-terminated), *len its length
+ * (engine/tok_json.c). Not a full JSON validator: enough for {"text": …} lines. */
+qb_status tok_json_string_field(const char *json, size_t n, const char *key, char **out, size_t *len);
+
 #endif
