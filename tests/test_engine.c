@@ -110,6 +110,30 @@ START_TEST(test_prefill_equals_decode) {
 }
 END_TEST
 
+/* Bytes computed from shapes alone (how the report sizes Phi-3.5-mini) equal the bytes a load allocates,
+ * for every codec and for a spec that codes every group. */
+static const char *byte_specs[] = {"fp32", "bf16", "f16", "qins", "qins:scale=tensor", "qins8", "qins-compute",
+                                   "int8", "q8_0", "q4_0", "q4_0:apply=attn+mlp+lm_head+embed",
+                                   "qins:apply=attn+lm_head"};
+
+START_TEST(test_bytes_for_config) {
+    for (int d = 0; d < N_MODELS; d++) {
+        Model m;
+        ModelOptions o = {.codec = byte_specs[_i], .threads = 1};
+        ck_assert_msg(model_load(model_dirs[d], &o, &m) == QB_OK, "%s", qb_last_error());
+        WeightBytes b;
+        model_bytes_for_config(&m.config, &m.codec, &b);
+        ck_assert_msg(memcmp(&b, &m.bytes, sizeof b) == 0,
+                      "%s %s: shapes say attn %llu mlp %llu head %llu embed %llu, load says %llu %llu %llu %llu",
+                      model_dirs[d], byte_specs[_i], (unsigned long long)b.attn, (unsigned long long)b.mlp,
+                      (unsigned long long)b.lm_head, (unsigned long long)b.embed, (unsigned long long)m.bytes.attn,
+                      (unsigned long long)m.bytes.mlp, (unsigned long long)m.bytes.lm_head,
+                      (unsigned long long)m.bytes.embed);
+        model_free(&m);
+    }
+}
+END_TEST
+
 /* ---- bad input: config.json ---- */
 
 static char tmpdir[256];
@@ -213,6 +237,7 @@ Suite *engine_suite(void) {
     tcase_add_loop_test(tc, test_reference_two_threads, 0, N_MODELS);
     tcase_add_test(tc, test_determinism);
     tcase_add_test(tc, test_prefill_equals_decode);
+    tcase_add_loop_test(tc, test_bytes_for_config, 0, (int)(sizeof byte_specs / sizeof byte_specs[0]));
     suite_add_tcase(s, tc);
     TCase *bad = tcase_create("bad input");
     tcase_set_timeout(bad, 60);
