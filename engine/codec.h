@@ -117,7 +117,8 @@ void codec_matmul_ref(float *out, const CodedTensor *W, const float *x, int T);
  * clamps to maxcode; below 1 (|w| > scale, only when a caller passes a too-small scale) clamps to 1.
  * absw must be finite and ≥ 0, scale finite and ≥ 0. Decode: sign · (scale / code) in f32. */
 uint8_t codec_qins_code(float absw, float scale, int maxcode);
-/* 1/i in f32 for i = 0..255 (entry 0 is 0): the fast kernels' table; a row's value is scale · inv[code]. */
+/* 1/i in f32 for i = 0..255 (entry 0 is 0). Note scale · inv[i] is not always bit-equal to the defined
+ * value scale / i; the reference and the decoders use scale / i, fast dot kernels may differ within 1e-5. */
 extern const float codec_qins_inv[256];
 
 /* SIMD level of the fast kernels: 0 = portable scalar (the _ref kernels), 1 = AVX2+FMA+F16C, 2 = AVX-512
@@ -139,8 +140,15 @@ codec_vec_dot_fn codec_vec_dot_for(codec_id id);
 float codec_qins_compute_dot_ref(const void *row, float wscale, const void *xcodes, float xscale, int64_t n);
 typedef float (*codec_qc_dot_fn)(const void *row, float wscale, const void *xcodes, float xscale, int64_t n);
 extern const codec_qc_dot_fn codec_qins_compute_dot_avx512;
+extern const codec_qc_dot_fn codec_qins_compute_dot_avx2;
 /* Codes an activation vector of n values as qins (scale = max|x|, returned). dst holds 2·n bytes. */
 float codec_qins_code_vector(const float *x, int64_t n, uint8_t *dst);
+
+/* Fast row decoders (AVX-512), bit-identical to the traits' to_float (tests check it); NULL where none.
+ * codec_decode_row and the prefill path use codec_to_float_for(id) at the current SIMD level. */
+typedef void (*codec_to_float_fn)(const void *src, float row_scale, float *dst, int64_t n);
+extern const codec_to_float_fn codec_to_float_avx512[CODEC_COUNT];
+codec_to_float_fn codec_to_float_for(codec_id id);
 
 /* Bits per weight at rest: codec_tensor_bytes × 8 / (rows × cols). */
 double codec_bits_per_weight(const CodedTensor *t);

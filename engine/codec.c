@@ -1,0 +1,787 @@
+/* codec.c — weight codecs: spec parsing, the codec table (ggml-style type traits), the scalar reference
+ * quantizers / decoders / dot products (the definitions of the codecs), coded-tensor storage, SIMD
+ * dispatch, and codec_matmul (the product of every linear layer).
+ *
+ * Row layouts (every row is a whole number of blocks of block_bytes; element-wise codecs have block 1):
+ *   fp32   4 B  f32
+ *   bf16   2 B  bf16 bits            f16   2 B  IEEE half bits
+ *   qins   2 B  (stored u8, sign i8) interleaved pairs; f32 scale per row (row_scales)
+ *   qins8  1 B  bit 7 = sign (1 = negative), bits 0..6 = stored (1..127); f32 scale per row
+ *   qins-compute  as qins (the activation is coded at product time)
+ *   int8   1 B  q, w = q · d; f32 d per row
+ *   q8_0   34 B block_q8_0 {f16 d; i8 qs[32]}          (ggml's layout, bit-exact quantizer)
+ *   q4_0   18 B block_q4_0 {f16 d; u8 qs[16]}          (qs[j] low nibble = w[j], high nibble = w[j+16])
+ * Interleaving qins pairs (rather than two planes) keeps every codec a sequence of fixed-size blocks, so
+ * any block-aligned sub-range of a row is itself a valid row (used for tails and chunked decoding), and one
+ * 32-byte load feeds 16 lanes of the SIMD kernel.
+ *
+ * qins-compute (the claim's "compute in QINS", which it does not define) is defined at
+ * codec_qins_compute_dot_ref below: activation QINS-coded per token (scale max|x|), each product formed in the
+ * code domain as code min(s_w·s_x, 255) under scale S_w·S_x, decoded and summed in f32.
+ *
+ * Fast kernels: kernels_avx512.c and kernels_avx2.c; codec_vec_dot_for() picks by codec_simd_level(). */
+#include "codec.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Block structs (ggml's layouts). */
+
+#define QK8_0 32
+#define QK4_0 32
+typedef struct {
+    uint16_t d;        /* f16 scale */
+    int8_t qs[QK8_0];  /* quants */
+} block_q8_0;
+static_assert(sizeof(block_q8_0) == 2 + QK8_0, "block_q8_0 must be 34 bytes (ggml layout)");
+typedef struct {
+    uint16_t d;            /* f16 scale */
+    uint8_t qs[QK4_0 / 2]; /* nibbles: low = first half of the block, high = second half */
+} block_q4_0;
+static_assert(sizeof(block_q4_0) == 2 + QK4_0 / 2, "block_q4_0 must be 18 bytes (ggml layout)");
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* QINS code. */
+
+/* 1/i in f32. Written as a literal-free initializer via a macro so it is a true const table (no init
+ * race between threads). */
+#define INV1(i) ((i) == 0 ? 0.0f : 1.0f / (float)(i))
+#define INV4(i) INV1(i), INV1(i + 1), INV1(i + 2), INV1(i + 3)
+#define INV16(i) INV4(i), INV4(i + 4), INV4(i + 8), INV4(i + 12)
+#define INV64(i) INV16(i), INV16(i + 16), INV16(i + 32), INV16(i + 48)
+const float codec_qins_inv[256] = {INV64(0), INV64(64), INV64(128), INV64(192)};
+
+uint8_t codec_qins_code(float absw, float scale, int maxcode) {
+    if (absw == 0.0f || scale == 0.0f) return (uint8_t)maxcode;
+    float q = roundf(scale / absw); /* roundf rounds half away from zero */
+    if (!(q <= (float)maxcode)) return (uint8_t)maxcode; /* also catches +inf */
+    if (q < 1.0f) return 1;
+    return (uint8_t)q;
+}
+
+static float row_absmax(const float *x, int64_t n) {
+    float m = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        if (a > m) m = a;
+    }
+    return m;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Reference quantizers, decoders and dot products (the definitions). */
+
+/* fp32 */
+static void fp32_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+    (void)rs;
+    (void)ts;
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+static void fp32_to(const void *src, float rs, float *dst, int64_t n) {
+    (void)rs;
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+static float fp32_dot_ref(const void *row, float rs, const float *x, int64_t n) {
+    (void)rs;
+    const float *w = row;
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+
+/* bf16 */
+static void bf16_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+    (void)rs;
+    (void)ts;
+    uint16_t *d = dst;
+    for (int64_t i = 0; i < n; i++) d[i] = qb_f32_to_bf16(src[i]);
+}
+static void bf16_to(const void *src, float rs, float *dst, int64_t n) {
+    (void)rs;
+    const uint16_t *s = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = qb_bf16_to_f32(s[i]);
+}
+static float bf16_dot_ref(const void *row, float rs, const float *x, int64_t n) {
+    (void)rs;
+    const uint16_t *w = row;
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += qb_bf16_to_f32(w[i]) * x[i];
+    return s;
+}
+
+/* f16 */
+static void f16_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+    (void)rs;
+    (void)ts;
+    uint16_t *d = dst;
+    for (int64_t i = 0; i < n; i++) d[i] = qb_f32_to_f16(src[i]);
+}
+static void f16_to(const void *src, float rs, float *dst, int64_t n) {
+    (void)rs;
+    const uint16_t *s = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = qb_f16_to_f32(s[i]);
+}
+static float f16_dot_ref(const void *row, float rs, const float *x, int64_t n) {
+    (void)rs;
+    const uint16_t *w = row;
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += qb_f16_to_f32(w[i]) * x[i];
+    return s;
+}
+
+/* qins: pairs (stored, sign). scale = tensor_scale when given, else the row absmax. */
+static void qins_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+    uint8_t *d = dst;
+    float scale = ts > 0.0f ? ts : row_absmax(src, n);
+    *rs = scale;
+    for (int64_t i = 0; i < n; i++) {
+        d[2 * i] = codec_qins_code(fabsf(src[i]), scale, 255);
+        d[2 * i + 1] = (uint8_t)(src[i] < 0.0f ? -1 : 1); /* int8 sign; −0 counts as + (w < 0 is false) */
+    }
+}
+/* The decoded value: lut[stored] = scale / stored in f32, times the sign. */
+static inline float qins_val(uint8_t stored, uint8_t sign, float scale) {
+    float v = scale / (float)stored;
+    return (int8_t)sign < 0 ? -v : v;
+}
+static void qins_to(const void *src, float rs, float *dst, int64_t n) {
+    const uint8_t *s = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = qins_val(s[2 * i], s[2 * i + 1], rs);
+}
+static float qins_dot_ref(const void *row, float rs, const float *x, int64_t n) {
+    const uint8_t *s = row;
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; i++) acc += qins_val(s[2 * i], s[2 * i + 1], rs) * x[i];
+    return acc;
+}
+
+/* qins8: one byte, bit 7 sign, bits 0..6 stored in 1..127. */
+static void qins8_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+    uint8_t *d = dst;
+    float scale = ts > 0.0f ? ts : row_absmax(src, n);
+    *rs = scale;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = (uint8_t)(codec_qins_code(fabsf(src[i]), scale, 127) | (src[i] < 0.0f ? 0x80 : 0));
+}
+static inline float qins8_val(uint8_t b, float scale) {
+    float v = scale / (float)(b & 0x7f);
+    return (b & 0x80) ? -v : v;
+}
+static void qins8_to(const void *src, float rs, float *dst, int64_t n) {
+    const uint8_t *s = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = qins8_val(s[i], rs);
+}
+static float qins8_dot_ref(const void *row, float rs, const float *x, int64_t n) {
+    const uint8_t *s = row;
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; i++) acc += qins8_val(s[i], rs) * x[i];
+    return acc;
+}
+
+/* qins-compute — "compute in QINS", as implemented here (the claim does not define it):
+ *   weights are coded exactly as qins (stored s_w, sign, per-row scale S_w);
+ *   the activation vector entering the layer is QINS-coded per token: S_x = max|x|, s_x = code(|x_i|, S_x,
+ *   255), sign_x = −1 if x_i < 0 else +1 (so x_i = 0 becomes ±S_x/255, as the code defines);
+ *   each product is formed in the code domain: since S_w/s_w · S_x/s_x = (S_w·S_x)/(s_w·s_x), the product
+ *   of two codes is the code of the product under the scale P = S_w·S_x; it is held in the same 8-bit
+ *   code, so p = min(s_w·s_x, 255) (saturating: every product smaller than P/255 becomes P/255);
+ *   the products are decoded (sign_w·sign_x · P/p, f32) and summed in f32; the output is f32.
+ * Equivalently: Pattern A with both operands coded and the product re-coded to 8 bits before summing. */
+float codec_qins_compute_dot_ref(const void *row, float wscale, const void *xcodes, float xscale, int64_t n) {
+    const uint8_t *w = row, *xc = xcodes;
+    float P = wscale * xscale, acc = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        unsigned p = (unsigned)w[2 * i] * xc[2 * i];
+        if (p > 255) p = 255;
+        float v = P / (float)p;
+        acc += ((int8_t)(w[2 * i + 1] ^ xc[2 * i + 1]) < 0) ? -v : v; /* ±1 bytes: 0xff^0x01 has bit 7 set */
+    }
+    return acc;
+}
+float codec_qins_code_vector(const float *x, int64_t n, uint8_t *dst) {
+    float scale = row_absmax(x, n);
+    for (int64_t i = 0; i < n; i++) {
+        dst[2 * i] = codec_qins_code(fabsf(x[i]), scale, 255);
+        dst[2 * i + 1] = (uint8_t)(x[i] < 0.0f ? -1 : 1);
+    }
+    return scale;
+}
+/* The traits' vec_dot for qins-compute takes an f32 x: it codes x itself (per call, with scale max|x| over
+ * the n values given — the whole token vector when called on a whole row), without allocating. */
+static float qc_dot_ref(const void *row, float rs, const float *x, int64_t n) {
+    const uint8_t *w = row;
+    float xs = row_absmax(x, n), P = rs * xs, acc = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        unsigned p = (unsigned)w[2 * i] * codec_qins_code(fabsf(x[i]), xs, 255);
+        if (p > 255) p = 255;
+        float v = P / (float)p;
+        int neg = ((int8_t)w[2 * i + 1] < 0) != (x[i] < 0.0f);
+        acc += neg ? -v : v;
+    }
+    return acc;
+}
+
+/* int8: per-row symmetric absmax, d = amax/127, q = round(w/d) (half away from zero), w ≈ q·d. */
+static void int8_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+    (void)ts;
+    int8_t *q = dst;
+    float amax = row_absmax(src, n);
+    float d = amax / 127.0f;
+    *rs = d;
+    for (int64_t i = 0; i < n; i++) {
+        /* x / d rather than x · (1/d): for a denormal row max, 1/d overflows to inf. */
+        float v = d != 0.0f ? roundf(src[i] / d) : 0.0f;
+        if (v > 127.0f) v = 127.0f; /* defensive: |x| ≤ amax keeps it in range */
+        if (v < -127.0f) v = -127.0f;
+        q[i] = (int8_t)v;
+    }
+}
+static void int8_to(const void *src, float rs, float *dst, int64_t n) {
+    const int8_t *q = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = (float)q[i] * rs;
+}
+static float int8_dot_ref(const void *row, float rs, const float *x, int64_t n) {
+    const int8_t *q = row;
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; i++) acc += ((float)q[i] * rs) * x[i];
+    return acc;
+}
+
+/* q8_0: ggml's quantize_row_q8_0_ref algorithm (re-implemented, not copied). */
+static void q8_0_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+    (void)rs;
+    (void)ts;
+    block_q8_0 *y = dst;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        const float *x = src + b * QK8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = qb_f32_to_f16(d);
+        for (int j = 0; j < QK8_0; j++) {
+            /* In range whenever id is finite. For a block max below ~3.7e-37, 1/d overflows to inf and
+             * x·id is ±inf or NaN: converting that is undefined in C, and ggml's x86 build yields 0
+             * (cvttss2si's 0x80000000, low byte). We store 0 likewise; d rounds to f16 0 there anyway. */
+            float v = roundf(x[j] * id);
+            y[b].qs[j] = fabsf(v) <= 127.0f ? (int8_t)v : 0;
+        }
+    }
+}
+static void q8_0_to(const void *src, float rs, float *dst, int64_t n) {
+    (void)rs;
+    const block_q8_0 *y = src;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        const float d = qb_f16_to_f32(y[b].d);
+        for (int j = 0; j < QK8_0; j++) dst[b * QK8_0 + j] = (float)y[b].qs[j] * d;
+    }
+}
+static float q8_0_dot_ref(const void *row, float rs, const float *x, int64_t n) {
+    (void)rs;
+    const block_q8_0 *y = row;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        const float d = qb_f16_to_f32(y[b].d);
+        for (int j = 0; j < QK8_0; j++) acc += ((float)y[b].qs[j] * d) * x[b * QK8_0 + j];
+    }
+    return acc;
+}
+
+/* q4_0: ggml's quantize_row_q4_0_ref algorithm: the value of largest |x| (first one on ties) keeps its
+ * sign, d = max / −8, id = 1/d, q = min(15, trunc(x·id + 8.5)). */
+static void q4_0_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+    (void)rs;
+    (void)ts;
+    block_q4_0 *y = dst;
+    for (int64_t b = 0; b < n / QK4_0; b++) {
+        const float *x = src + b * QK4_0;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK4_0; j++) {
+            if (amax < fabsf(x[j])) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        const float d = max / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = qb_f32_to_f16(d);
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            /* x·id lies in [−8, 8], so x·id + 8.5 in [0.5, 16.5]: truncation is a floor, min caps 16. */
+            /* Non-finite x·id (tiny block max, see q8_0): 0 as ggml's x86 build gives. */
+            float v0 = x[j] * id + 8.5f, v1 = x[j + QK4_0 / 2] * id + 8.5f;
+            int q0 = v0 >= 0.0f && v0 < 64.0f ? (int)v0 : 0, q1 = v1 >= 0.0f && v1 < 64.0f ? (int)v1 : 0;
+            if (q0 > 15) q0 = 15;
+            if (q1 > 15) q1 = 15;
+            y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+static void q4_0_to(const void *src, float rs, float *dst, int64_t n) {
+    (void)rs;
+    const block_q4_0 *y = src;
+    for (int64_t b = 0; b < n / QK4_0; b++) {
+        const float d = qb_f16_to_f32(y[b].d);
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            dst[b * QK4_0 + j] = (float)((y[b].qs[j] & 0x0f) - 8) * d;
+            dst[b * QK4_0 + j + QK4_0 / 2] = (float)((y[b].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+static float q4_0_dot_ref(const void *row, float rs, const float *x, int64_t n) {
+    (void)rs;
+    const block_q4_0 *y = row;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK4_0; b++) {
+        const float d = qb_f16_to_f32(y[b].d);
+        const float *xb = x + b * QK4_0;
+        for (int j = 0; j < QK4_0 / 2; j++) acc += ((float)((y[b].qs[j] & 0x0f) - 8) * d) * xb[j];
+        for (int j = 0; j < QK4_0 / 2; j++) acc += ((float)((y[b].qs[j] >> 4) - 8) * d) * xb[j + QK4_0 / 2];
+    }
+    return acc;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* SIMD dispatch. */
+
+static int g_cpu_level = -1; /* best level the CPU supports */
+static int g_level = -1;     /* level in effect */
+
+static int cpu_level(void) {
+    if (g_cpu_level < 0) {
+        int l = 0;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+            l = 1;
+        if (l == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl"))
+            l = 2;
+#endif
+        g_cpu_level = l;
+    }
+    return g_cpu_level;
+}
+
+int codec_set_simd(int level) {
+    int c = cpu_level();
+    if (level < 0) level = 0;
+    g_level = level < c ? level : c;
+    return g_level;
+}
+
+int codec_simd_level(void) {
+    if (g_level < 0) g_level = cpu_level();
+    return g_level;
+}
+
+codec_vec_dot_fn codec_vec_dot_for(codec_id id) {
+    int l = codec_simd_level();
+    if (l >= 2 && codec_vec_dot_avx512[id]) return codec_vec_dot_avx512[id];
+    if (l >= 1 && codec_vec_dot_avx2[id]) return codec_vec_dot_avx2[id];
+    return codec_table[id].vec_dot_ref;
+}
+
+codec_to_float_fn codec_to_float_for(codec_id id) {
+    if (codec_simd_level() >= 2 && codec_to_float_avx512[id]) return codec_to_float_avx512[id];
+    return codec_table[id].to_float;
+}
+
+static codec_qc_dot_fn qc_coded_dot_for(void) {
+    int l = codec_simd_level();
+    if (l >= 2 && codec_qins_compute_dot_avx512) return codec_qins_compute_dot_avx512;
+    if (l >= 1 && codec_qins_compute_dot_avx2) return codec_qins_compute_dot_avx2;
+    return codec_qins_compute_dot_ref;
+}
+
+/* The traits' vec_dot entries: dispatch at call time so codec_set_simd applies everywhere. */
+#define DISPATCHER(ID, fname)                                                                        \
+    static float fname(const void *row, float rs, const float *x, int64_t n) {                       \
+        return codec_vec_dot_for(ID)(row, rs, x, n);                                                 \
+    }
+DISPATCHER(CODEC_FP32, fp32_dot)
+DISPATCHER(CODEC_BF16, bf16_dot)
+DISPATCHER(CODEC_F16, f16_dot)
+DISPATCHER(CODEC_QINS, qins_dot)
+DISPATCHER(CODEC_QINS8, qins8_dot)
+DISPATCHER(CODEC_QINS_COMPUTE, qc_dot)
+DISPATCHER(CODEC_INT8, int8_dot)
+DISPATCHER(CODEC_Q8_0, q8_0_dot)
+DISPATCHER(CODEC_Q4_0, q4_0_dot)
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* The table. */
+
+const codec_traits codec_table[CODEC_COUNT] = {
+    [CODEC_FP32] = {"fp32", 1, 4, 0, 0, fp32_from, fp32_to, fp32_dot_ref, fp32_dot},
+    [CODEC_BF16] = {"bf16", 1, 2, 0, 0, bf16_from, bf16_to, bf16_dot_ref, bf16_dot},
+    [CODEC_F16] = {"f16", 1, 2, 0, 0, f16_from, f16_to, f16_dot_ref, f16_dot},
+    [CODEC_QINS] = {"qins", 1, 2, 1, 0, qins_from, qins_to, qins_dot_ref, qins_dot},
+    [CODEC_QINS8] = {"qins8", 1, 1, 1, 0, qins8_from, qins8_to, qins8_dot_ref, qins8_dot},
+    [CODEC_QINS_COMPUTE] = {"qins-compute", 1, 2, 1, 1, qins_from, qins_to, qc_dot_ref, qc_dot},
+    [CODEC_INT8] = {"int8", 1, 1, 1, 0, int8_from, int8_to, int8_dot_ref, int8_dot},
+    [CODEC_Q8_0] = {"q8_0", QK8_0, sizeof(block_q8_0), 0, 0, q8_0_from, q8_0_to, q8_0_dot_ref, q8_0_dot},
+    [CODEC_Q4_0] = {"q4_0", QK4_0, sizeof(block_q4_0), 0, 0, q4_0_from, q4_0_to, q4_0_dot_ref, q4_0_dot},
+};
+
+const char *codec_name(codec_id id) {
+    return (unsigned)id < CODEC_COUNT ? codec_table[id].name : "?";
+}
+
+static int is_qins_family(codec_id id) {
+    return id == CODEC_QINS || id == CODEC_QINS8 || id == CODEC_QINS_COMPUTE;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Specs. */
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} k_groups[] = {
+    {"attn", CODEC_GROUP_ATTN}, {"mlp", CODEC_GROUP_MLP}, {"lm_head", CODEC_GROUP_LM_HEAD}, {"embed", CODEC_GROUP_EMBED}};
+
+static qb_status parse_groups(const char *s, size_t len, unsigned *out) {
+    unsigned mask = 0;
+    size_t i = 0;
+    if (len == 0) return qb_errorf(QB_ERR_INPUT, "codec spec: apply= is empty (groups: attn, mlp, lm_head, embed)");
+    while (i <= len) {
+        size_t j = i;
+        while (j < len && s[j] != '+') j++;
+        size_t k, glen = j - i;
+        for (k = 0; k < sizeof k_groups / sizeof k_groups[0]; k++)
+            if (strlen(k_groups[k].name) == glen && strncmp(s + i, k_groups[k].name, glen) == 0) break;
+        if (k == sizeof k_groups / sizeof k_groups[0])
+            return qb_errorf(QB_ERR_INPUT, "codec spec: unknown group '%.*s' in apply= (groups: attn, mlp, lm_head, embed)",
+                             (int)glen, s + i);
+        if (mask & k_groups[k].bit)
+            return qb_errorf(QB_ERR_INPUT, "codec spec: group '%s' given twice in apply=", k_groups[k].name);
+        mask |= k_groups[k].bit;
+        i = j + 1;
+    }
+    *out = mask;
+    return QB_OK;
+}
+
+qb_status codec_spec_parse(const char *text, CodecSpec *out) {
+    if (!text) return qb_errorf(QB_ERR_INPUT, "codec spec: missing");
+    const char *colon = strchr(text, ':');
+    size_t nlen = colon ? (size_t)(colon - text) : strlen(text);
+    CodecSpec spec = {CODEC_FP32, 0, CODEC_GROUP_DEFAULT};
+    int found = 0;
+    for (int i = 0; i < CODEC_COUNT; i++) {
+        if (strlen(codec_table[i].name) == nlen && strncmp(text, codec_table[i].name, nlen) == 0) {
+            spec.id = (codec_id)i;
+            found = 1;
+        }
+    }
+    if (!found) {
+        return qb_errorf(QB_ERR_INPUT,
+                         "codec spec '%s': unknown codec '%.*s' (codecs: fp32, bf16, f16, qins, qins8, qins-compute, "
+                         "int8, q8_0, q4_0)",
+                         text, (int)nlen, text);
+    }
+    int seen_scale = 0, seen_apply = 0;
+    if (colon) {
+        const char *p = colon + 1;
+        if (!*p) return qb_errorf(QB_ERR_INPUT, "codec spec '%s': empty option list after ':'", text);
+        for (;;) {
+            const char *end = strchr(p, ',');
+            size_t olen = end ? (size_t)(end - p) : strlen(p);
+            const char *eq = memchr(p, '=', olen);
+            if (!eq)
+                return qb_errorf(QB_ERR_INPUT, "codec spec '%s': option '%.*s' is not key=value", text, (int)olen, p);
+            size_t klen = (size_t)(eq - p), vlen = olen - klen - 1;
+            const char *v = eq + 1;
+            if (klen == 5 && strncmp(p, "scale", 5) == 0) {
+                if (seen_scale++) return qb_errorf(QB_ERR_INPUT, "codec spec '%s': scale= given twice", text);
+                if (!is_qins_family(spec.id))
+                    return qb_errorf(QB_ERR_INPUT, "codec spec '%s': scale= applies only to qins, qins8, qins-compute",
+                                     text);
+                if (vlen == 3 && strncmp(v, "row", 3) == 0)
+                    spec.scale_per_tensor = 0;
+                else if (vlen == 6 && strncmp(v, "tensor", 6) == 0)
+                    spec.scale_per_tensor = 1;
+                else
+                    return qb_errorf(QB_ERR_INPUT, "codec spec '%s': scale must be row or tensor, not '%.*s'", text,
+                                     (int)vlen, v);
+            } else if (klen == 5 && strncmp(p, "apply", 5) == 0) {
+                if (seen_apply++) return qb_errorf(QB_ERR_INPUT, "codec spec '%s': apply= given twice", text);
+                qb_status st = parse_groups(v, vlen, &spec.apply);
+                if (st) {
+                    qb_error_prefix(text);
+                    return st;
+                }
+            } else {
+                return qb_errorf(QB_ERR_INPUT, "codec spec '%s': unknown option '%.*s' (options: scale, apply)", text,
+                                 (int)klen, p);
+            }
+            if (!end) break;
+            p = end + 1;
+        }
+    }
+    *out = spec;
+    return QB_OK;
+}
+
+void codec_spec_format(const CodecSpec *spec, char *buf, size_t n) {
+    char groups[64] = "";
+    size_t g = 0;
+    for (size_t k = 0; k < sizeof k_groups / sizeof k_groups[0]; k++) {
+        if (spec->apply & k_groups[k].bit) {
+            int w = snprintf(groups + g, sizeof groups - g, "%s%s", g ? "+" : "", k_groups[k].name);
+            if (w > 0) g += (size_t)w;
+        }
+    }
+    if (is_qins_family(spec->id))
+        snprintf(buf, n, "%s:scale=%s,apply=%s", codec_name(spec->id), spec->scale_per_tensor ? "tensor" : "row",
+                 groups);
+    else if (spec->apply)
+        snprintf(buf, n, "%s:apply=%s", codec_name(spec->id), groups);
+    else
+        snprintf(buf, n, "%s", codec_name(spec->id));
+}
+
+codec_id codec_for_group(const CodecSpec *spec, unsigned group) {
+    return (spec->apply & group) ? spec->id : CODEC_FP32;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Coded tensors. */
+
+qb_status codec_tensor_init(CodedTensor *t, codec_id id, int scale_per_tensor, int64_t rows, int64_t cols,
+                            float tensor_absmax) {
+    memset(t, 0, sizeof *t);
+    if ((unsigned)id >= CODEC_COUNT) return qb_errorf(QB_ERR_INTERNAL, "codec_tensor_init: bad codec id %d", (int)id);
+    if (rows <= 0 || cols <= 0 || cols > ((int64_t)1 << 40) || rows > ((int64_t)1 << 40))
+        return qb_errorf(QB_ERR_INPUT, "bad tensor shape [%lld, %lld] for codec %s", (long long)rows, (long long)cols,
+                         codec_name(id));
+    const codec_traits *tr = &codec_table[id];
+    if (scale_per_tensor && !(id == CODEC_QINS || id == CODEC_QINS8 || id == CODEC_QINS_COMPUTE))
+        return qb_errorf(QB_ERR_INPUT, "codec %s has no per-tensor scale option", tr->name);
+    if (scale_per_tensor && (!isfinite(tensor_absmax) || tensor_absmax < 0.0f))
+        return qb_errorf(QB_ERR_INPUT, "codec %s: tensor absmax %g is not finite and >= 0", tr->name,
+                         (double)tensor_absmax);
+    int64_t bs = tr->block_size;
+    int64_t cp = (cols + bs - 1) / bs * bs;
+    size_t stride, total;
+    if (qb_mul_overflow((size_t)(cp / bs), tr->block_bytes, &stride) || qb_mul_overflow(stride, (size_t)rows, &total))
+        return qb_errorf(QB_ERR_INPUT, "tensor [%lld, %lld] too large", (long long)rows, (long long)cols);
+    t->id = id;
+    t->traits = tr;
+    t->rows = rows;
+    t->cols = cols;
+    t->cols_padded = cp;
+    t->row_stride = stride;
+    t->scale_per_tensor = scale_per_tensor ? 1 : 0;
+    t->tensor_scale = scale_per_tensor ? tensor_absmax : 0.0f;
+    t->codes = qb_aligned_alloc(total, "coded tensor");
+    if (!t->codes) return QB_ERR_NOMEM;
+    memset(t->codes, 0, total);
+    if (tr->has_row_scale) {
+        t->row_scales = qb_calloc((size_t)rows, sizeof(float), "coded tensor row scales");
+        if (!t->row_scales) {
+            free(t->codes);
+            t->codes = NULL;
+            return QB_ERR_NOMEM;
+        }
+    }
+    return QB_OK;
+}
+
+void codec_tensor_free(CodedTensor *t) {
+    if (!t) return;
+    free(t->codes);
+    free(t->row_scales);
+    memset(t, 0, sizeof *t);
+}
+
+size_t codec_tensor_bytes(const CodedTensor *t) {
+    if (!t->codes) return 0;
+    return (size_t)t->rows * t->row_stride + (t->traits->has_row_scale ? (size_t)t->rows * sizeof(float) : 0);
+}
+
+double codec_bits_per_weight(const CodedTensor *t) {
+    return (double)codec_tensor_bytes(t) * 8.0 / ((double)t->rows * (double)t->cols);
+}
+
+/* Values the codec cannot represent at all (as opposed to rounding): f16 overflow, and the f16 block
+ * scales of q8_0/q4_0 overflowing. Rejected rather than silently turned into ±inf. */
+static int out_of_range(codec_id id, float amax) {
+    switch (id) {
+    case CODEC_BF16: return (qb_f32_to_bf16(amax) & 0x7fff) == 0x7f80;
+    case CODEC_F16: return (qb_f32_to_f16(amax) & 0x7fff) == 0x7c00;
+    case CODEC_Q8_0: return (qb_f32_to_f16(amax / 127.0f) & 0x7fff) == 0x7c00;
+    case CODEC_Q4_0: return (qb_f32_to_f16(amax / 8.0f) & 0x7fff) == 0x7c00;
+    default: return 0;
+    }
+}
+
+qb_status codec_encode_rows(CodedTensor *t, int64_t row0, int64_t nrows, const float *src) {
+    if (!t->codes || row0 < 0 || nrows < 0 || row0 + nrows > t->rows)
+        return qb_errorf(QB_ERR_INTERNAL, "codec_encode_rows: rows [%lld, %lld) outside the tensor", (long long)row0,
+                         (long long)(row0 + nrows));
+    const int64_t cols = t->cols, cp = t->cols_padded;
+    /* Validate everything first (serially, cheap), so the parallel encode below cannot fail. */
+    for (int64_t r = 0; r < nrows; r++) {
+        const float *x = src + r * cols;
+        float amax = 0.0f;
+        for (int64_t i = 0; i < cols; i++) {
+            if (!isfinite(x[i]))
+                return qb_errorf(QB_ERR_INPUT, "row %lld, column %lld: weight is %s", (long long)(row0 + r), (long long)i,
+                                 isnan(x[i]) ? "NaN" : "Inf");
+            float a = fabsf(x[i]);
+            if (a > amax) amax = a;
+        }
+        if (out_of_range(t->id, amax))
+            return qb_errorf(QB_ERR_INPUT, "row %lld: |weight| %g is outside the range of codec %s", (long long)(row0 + r),
+                             (double)amax, t->traits->name);
+        if (t->scale_per_tensor && amax > t->tensor_scale)
+            return qb_errorf(QB_ERR_INPUT, "row %lld: |weight| %g exceeds the tensor absmax %g given for scale=tensor",
+                             (long long)(row0 + r), (double)amax, (double)t->tensor_scale);
+    }
+    const codec_traits *tr = t->traits;
+    int padded = cp != cols;
+    int nomem = 0;
+#pragma omp parallel if (nrows * cols > (1 << 16))
+    {
+        float *pad = NULL;
+        if (padded) {
+            pad = calloc((size_t)cp, sizeof(float)); /* the zero padding of the last block */
+            if (!pad) {
+#pragma omp atomic write
+                nomem = 1;
+            }
+        }
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < nrows; r++) {
+            if (padded && !pad) continue;
+            const float *x = src + r * cols;
+            if (padded) {
+                memcpy(pad, x, (size_t)cols * sizeof(float));
+                x = pad;
+            }
+            float rs = 0.0f;
+            tr->from_float_ref(x, t->codes + (size_t)(row0 + r) * t->row_stride, &rs, cp, t->tensor_scale);
+            if (tr->has_row_scale) t->row_scales[row0 + r] = rs;
+        }
+        free(pad);
+    }
+    if (nomem) return qb_errorf(QB_ERR_NOMEM, "codec_encode_rows: out of memory for a padded row");
+    return QB_OK;
+}
+
+static inline float row_scale_of(const CodedTensor *t, int64_t r) {
+    return t->row_scales ? t->row_scales[r] : 0.0f;
+}
+
+void codec_decode_row(const CodedTensor *t, int64_t r, float *dst) {
+    const uint8_t *row = t->codes + (size_t)r * t->row_stride;
+    const int64_t bs = t->traits->block_size, full = t->cols / bs * bs;
+    codec_to_float_for(t->id)(row, row_scale_of(t, r), dst, full);
+    if (full < t->cols) { /* last, padded block */
+        float tmp[64];
+        assert(bs <= 64);
+        t->traits->to_float(row + (size_t)(full / bs) * t->traits->block_bytes, row_scale_of(t, r), tmp, bs);
+        memcpy(dst + full, tmp, (size_t)(t->cols - full) * sizeof(float));
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Products. */
+
+/* Σ over one row with a given dot kernel: whole blocks through the kernel, then the padded last block
+ * decoded and summed in order (x has only cols values, so the kernel must not read past them). */
+static inline float row_dot(const CodedTensor *t, codec_vec_dot_fn dot, int64_t r, const float *x) {
+    const uint8_t *row = t->codes + (size_t)r * t->row_stride;
+    const int64_t bs = t->traits->block_size, full = t->cols / bs * bs;
+    float rs = row_scale_of(t, r);
+    float s = full ? dot(row, rs, x, full) : 0.0f;
+    if (full < t->cols) {
+        float tmp[64];
+        t->traits->to_float(row + (size_t)(full / bs) * t->traits->block_bytes, rs, tmp, bs);
+        for (int64_t i = full; i < t->cols; i++) s += tmp[i - full] * x[i];
+    }
+    return s;
+}
+
+void codec_matmul_ref(float *out, const CodedTensor *W, const float *x, int T) {
+    const int64_t rows = W->rows, cols = W->cols;
+    for (int t = 0; t < T; t++)
+        for (int64_t r = 0; r < rows; r++)
+            out[(size_t)t * rows + r] = row_dot(W, W->traits->vec_dot_ref, r, x + (size_t)t * cols);
+}
+
+/* qins-compute: code each token's activation once (T × cols × 2 bytes), then every (token, row) product
+ * with the coded-operand kernel. Rows outside, tokens inside: a row's codes stay in L1 while all tokens use
+ * them, so the weights are read from memory once per call, not once per token. Each output is one kernel
+ * call with fixed arguments → the same bits for any T, thread count or schedule. */
+static void qc_matmul(float *out, const CodedTensor *W, const float *x, int T, int nthreads) {
+    const int64_t rows = W->rows, cols = W->cols;
+    uint8_t *xc = malloc((size_t)T * (size_t)cols * 2);
+    float *xs = malloc((size_t)T * sizeof(float));
+    if (!xc || !xs) { /* no memory for the coded activations: the self-coding kernel needs none */
+        free(xc);
+        free(xs);
+        for (int t = 0; t < T; t++)
+            for (int64_t r = 0; r < rows; r++)
+                out[(size_t)t * rows + r] = row_dot(W, codec_vec_dot_for(W->id), r, x + (size_t)t * cols);
+        return;
+    }
+    for (int t = 0; t < T; t++) xs[t] = codec_qins_code_vector(x + (size_t)t * cols, cols, xc + (size_t)t * cols * 2);
+    codec_qc_dot_fn dot = qc_coded_dot_for();
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *row = W->codes + (size_t)r * W->row_stride;
+        for (int t = 0; t < T; t++)
+            out[(size_t)t * rows + r] = dot(row, W->row_scales[r], xc + (size_t)t * cols * 2, xs[t], cols);
+    }
+    free(xc);
+    free(xs);
+}
+
+/* Rows decoded per sgemm call in the T > 1 path: big enough for sgemm to run at speed, small enough
+ * (≤ 256 × cols floats, 8 MB at 8192 columns) to stay a scratch. */
+#define MM_ROW_BLOCK 256
+
+void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int nthreads) {
+    const int64_t rows = W->rows, cols = W->cols;
+    if (nthreads < 1) nthreads = 1;
+    if (T <= 0) return;
+    if (W->id == CODEC_FP32 && T > 1) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)rows, (int)cols, 1.0f, x, (int)cols,
+                    (const float *)W->codes, (int)cols, 0.0f, out, (int)rows);
+        return;
+    }
+    /* fp32 with T == 1 takes the fused path below with its own kernel rather than cblas_sgemv: the FP32
+     * baseline then runs on the same threads, split and kernel structure as every coded codec (a fair
+     * speed comparison), and decoding never wakes OpenBLAS's threads, whose spin-waiting on a 2-core machine
+     * steals the cores from the OpenMP kernels (measured: 2-thread matvecs stalled ~12 ms). */
+    if (W->traits->codes_activations) { /* no f32 weights to hand to sgemm: the product is in the codes */
+        qc_matmul(out, W, x, T, nthreads);
+        return;
+    }
+    codec_vec_dot_fn dot = codec_vec_dot_for(W->id);
+    float *scratch = T > 1 ? malloc((size_t)MM_ROW_BLOCK * (size_t)cols * sizeof(float)) : NULL;
+    if (T == 1 || !scratch) {
+        /* Fused decode-and-dot; one thread per row, rows split statically → schedule-independent. */
+        for (int t = 0; t < T; t++) {
+            float *o = out + (size_t)t * rows;
+            const float *xt = x + (size_t)t * cols;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+            for (int64_t r = 0; r < rows; r++) o[r] = row_dot(W, dot, r, xt);
+        }
+        return;
+    }
+    for (int64_t r0 = 0; r0 < rows; r0 += MM_ROW_BLOCK) {
+        int64_t nr = rows - r0 < MM_ROW_BLOCK ? rows - r0 : MM_ROW_BLOCK;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+        for (int64_t r = 0; r < nr; r++) codec_decode_row(W, r0 + r, scratch + (size_t)r * cols);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)nr, (int)cols, 1.0f, x, (int)cols, scratch,
+                    (int)cols, 0.0f, out + r0, (int)rows);
+    }
+    free(scratch);
+}

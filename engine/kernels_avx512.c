@@ -1,0 +1,345 @@
+/* kernels_avx512.c — AVX-512 (F+BW+VL, with FMA and F16C) fused decode-and-dot kernels, one per codec:
+ * each reads a row's stored bytes once, decodes 16 weights per zmm in registers, and accumulates
+ * decode(w)·x. Each is held to the scalar _ref kernel in codec.c within 1e-5 relative (tests/test_codec.c);
+ * they differ from it only in summation order (several accumulators) and, for qins, in using
+ * scale·(1/code) instead of scale/code.
+ *
+ * Functions carry target attributes (rather than relying on -march) so that the library still builds and
+ * runs on a CPU without AVX-512: codec.c only calls them when __builtin_cpu_supports says so. */
+#include "codec.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+/* Mask of the first k (< 16) lanes. */
+T512 static inline __mmask16 tailmask(int64_t k) {
+    return (__mmask16)((1u << k) - 1u);
+}
+
+T512 static float dot_fp32(const void *row, float rs, const float *x, int64_t n) {
+    (void)rs;
+    const float *w = row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+    if (i < n) {
+        __mmask16 m = tailmask(n - i);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+/* bf16 → f32 is a 16-bit left shift of the bits. */
+T512 static inline __m512 bf16x16(__m256i v) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+T512 static float dot_bf16(const void *row, float rs, const float *x, int64_t n) {
+    (void)rs;
+    const uint16_t *w = row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(bf16x16(_mm256_loadu_si256((const __m256i *)(w + i))), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(bf16x16(_mm256_loadu_si256((const __m256i *)(w + i + 16))), _mm512_loadu_ps(x + i + 16),
+                             a1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tailmask(n - i);
+        a0 = _mm512_fmadd_ps(bf16x16(_mm256_maskz_loadu_epi16(m, w + i)), _mm512_maskz_loadu_ps(m, x + i), a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+T512 static float dot_f16(const void *row, float rs, const float *x, int64_t n) {
+    (void)rs;
+    const uint16_t *w = row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i))), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16))),
+                             _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tailmask(n - i);
+        a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i)), _mm512_maskz_loadu_ps(m, x + i), a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+/* 1/code for 16 codes in registers: rcp14 (relative error < 2^-14) and one Newton step r·(2 − s·r)
+ * give 1/s to about an ulp — within the 1e-5 tolerance against the exact table, and several times faster
+ * than a 256-entry lookup (vpermt2ps over 16 registers) or a gather, which kept qins below DRAM speed. */
+T512 static inline __m512 recip(__m512 s) {
+    __m512 r = _mm512_rcp14_ps(s);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(s, r, _mm512_set1_ps(2.0f)));
+}
+/* x with its sign flipped where bit 31 of f is set: x ^ (f & 0x80000000) in one vpternlogd (A ^ (B & C)). */
+T512 static inline __m512 flip_sign(__m512 x, __m512i f) {
+    return _mm512_castsi512_ps(
+        _mm512_ternarylogic_epi32(_mm512_castps_si512(x), f, _mm512_set1_epi32((int)0x80000000u), 0x78));
+}
+
+/* qins: 16 (stored, sign) pairs = 32 bytes → 16 u16 lanes: low byte stored, high byte the int8 sign
+ * (0xff or 0x01), whose top bit shifted to bit 31 is the f32 sign. */
+T512 static inline __m512 qins_term(__m512i v, __m512 x, __m512 acc) {
+    __m512 s = _mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32(0xff)));
+    return _mm512_fmadd_ps(recip(s), flip_sign(x, _mm512_slli_epi32(v, 16)), acc);
+}
+/* Tail variant: masked-off lanes load code 0; raise it to 1 so no inf·0 NaN reaches the sum. */
+T512 static inline __m512i code_at_least_1(__m512i v) {
+    return _mm512_max_epu32(v, _mm512_set1_epi32(1));
+}
+T512 static float dot_qins(const void *row, float rs, const float *x, int64_t n) {
+    const uint16_t *p = row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = qins_term(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + i))), _mm512_loadu_ps(x + i), a0);
+        a1 = qins_term(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + i + 16))),
+                       _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tailmask(n - i);
+        a0 = qins_term(code_at_least_1(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p + i))),
+                       _mm512_maskz_loadu_ps(m, x + i), a0);
+    }
+    return rs * _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+/* qins8: byte = sign bit | 7-bit code. */
+T512 static inline __m512 qins8_term(__m512i v, __m512 x, __m512 acc) {
+    __m512 s = _mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32(0x7f)));
+    return _mm512_fmadd_ps(recip(s), flip_sign(x, _mm512_slli_epi32(v, 24)), acc);
+}
+T512 static float dot_qins8(const void *row, float rs, const float *x, int64_t n) {
+    const uint8_t *p = row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    for (; i + 64 <= n; i += 64) {
+        a0 = qins8_term(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + i))), _mm512_loadu_ps(x + i), a0);
+        a1 = qins8_term(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + i + 16))), _mm512_loadu_ps(x + i + 16),
+                        a1);
+        a2 = qins8_term(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + i + 32))), _mm512_loadu_ps(x + i + 32),
+                        a2);
+        a3 = qins8_term(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + i + 48))), _mm512_loadu_ps(x + i + 48),
+                        a3);
+    }
+    a0 = _mm512_add_ps(a0, a2);
+    a1 = _mm512_add_ps(a1, a3);
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tailmask(n - i);
+        a0 = qins8_term(code_at_least_1(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p + i))),
+                        _mm512_maskz_loadu_ps(m, x + i), a0);
+    }
+    return rs * _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+/* qins-compute with a coded activation: Σ ±1/min(s_w·s_x, 255), times P at the end (no x multiply: the
+ * product lives in the code). Masked-off tail lanes are zeroed by the masked add. */
+T512 static float dot_qc_coded(const void *row, float wscale, const void *xcodes, float xscale, int64_t n) {
+    const uint16_t *p = row, *q = xcodes;
+    const __m512i lo = _mm512_set1_epi32(0xff), c255 = _mm512_set1_epi32(255);
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tailmask(n - i);
+        __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p + i));
+        __m512i xv = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, q + i));
+        __m512i prod = _mm512_min_epi32(_mm512_mullo_epi32(_mm512_and_si512(w, lo), _mm512_and_si512(xv, lo)), c255);
+        __m512 inv = recip(_mm512_cvtepi32_ps(prod));
+        __m512 t = flip_sign(inv, _mm512_slli_epi32(_mm512_xor_si512(w, xv), 16));
+        if ((i / 16) & 1)
+            a1 = _mm512_mask_add_ps(a1, m, a1, t);
+        else
+            a0 = _mm512_mask_add_ps(a0, m, a0, t);
+    }
+    return (wscale * xscale) * _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+/* Self-coding variant for the traits table (codes x first; used outside codec_matmul). */
+T512 static float dot_qc(const void *row, float rs, const float *x, int64_t n) {
+    uint8_t buf[2 * 4096];
+    if (n > 4096) return codec_table[CODEC_QINS_COMPUTE].vec_dot_ref(row, rs, x, n);
+    float xs = codec_qins_code_vector(x, n, buf);
+    return dot_qc_coded(row, rs, buf, xs, n);
+}
+
+T512 static inline __m512 i8x16(__m128i b) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
+}
+T512 static float dot_int8(const void *row, float rs, const float *x, int64_t n) {
+    const int8_t *q = row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(i8x16(_mm_loadu_si128((const __m128i *)(q + i))), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(i8x16(_mm_loadu_si128((const __m128i *)(q + i + 16))), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(i8x16(_mm_loadu_si128((const __m128i *)(q + i + 32))), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(i8x16(_mm_loadu_si128((const __m128i *)(q + i + 48))), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tailmask(n - i);
+        a0 = _mm512_fmadd_ps(i8x16(_mm_maskz_loadu_epi8(m, q + i)), _mm512_maskz_loadu_ps(m, x + i), a0);
+    }
+    return rs * _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+/* q8_0: 34-byte blocks (f16 d, 32 × i8); per block the 32-term dot, then acc += d · that. */
+T512 static float dot_q8_0(const void *row, float rs, const float *x, int64_t n) {
+    (void)rs;
+    const uint8_t *b = row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t nb = n / 32, k = 0;
+    for (; k + 2 <= nb; k += 2) {
+        const uint8_t *b0 = b + k * 34, *b1 = b0 + 34;
+        uint16_t h0, h1;
+        memcpy(&h0, b0, 2);
+        memcpy(&h1, b1, 2);
+        const float *x0 = x + k * 32;
+        __m512 t0 = _mm512_mul_ps(i8x16(_mm_loadu_si128((const __m128i *)(b0 + 2))), _mm512_loadu_ps(x0));
+        t0 = _mm512_fmadd_ps(i8x16(_mm_loadu_si128((const __m128i *)(b0 + 18))), _mm512_loadu_ps(x0 + 16), t0);
+        __m512 t1 = _mm512_mul_ps(i8x16(_mm_loadu_si128((const __m128i *)(b1 + 2))), _mm512_loadu_ps(x0 + 32));
+        t1 = _mm512_fmadd_ps(i8x16(_mm_loadu_si128((const __m128i *)(b1 + 18))), _mm512_loadu_ps(x0 + 48), t1);
+        a0 = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(h0)), t0, a0);
+        a1 = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(h1)), t1, a1);
+    }
+    for (; k < nb; k++) {
+        const uint8_t *b0 = b + k * 34;
+        uint16_t h0;
+        memcpy(&h0, b0, 2);
+        const float *x0 = x + k * 32;
+        __m512 t0 = _mm512_mul_ps(i8x16(_mm_loadu_si128((const __m128i *)(b0 + 2))), _mm512_loadu_ps(x0));
+        t0 = _mm512_fmadd_ps(i8x16(_mm_loadu_si128((const __m128i *)(b0 + 18))), _mm512_loadu_ps(x0 + 16), t0);
+        a0 = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(h0)), t0, a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+/* q4_0: 18-byte blocks (f16 d, 16 bytes of nibbles); low nibbles are weights 0..15, high 16..31. The
+ * nibble → (q − 8) conversion is one vpermps from a 16-entry table (it reads only index bits 0..3, so the
+ * low nibble needs no mask). */
+T512 static float dot_q4_0(const void *row, float rs, const float *x, int64_t n) {
+    (void)rs;
+    const uint8_t *b = row;
+    const __m512 tab = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t nb = n / 32;
+    for (int64_t k = 0; k < nb; k++) {
+        const uint8_t *b0 = b + k * 18;
+        uint16_t h0;
+        memcpy(&h0, b0, 2);
+        const float *x0 = x + k * 32;
+        __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b0 + 2)));
+        __m512 lo = _mm512_permutexvar_ps(v, tab);
+        __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tab);
+        __m512 t = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x0 + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(x0)));
+        if (k & 1)
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(h0)), t, a1);
+        else
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(h0)), t, a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+/* ---- Row decoders: bit-identical to the scalar to_float (same single-rounding operations: exact
+ * conversions, one IEEE division for qins, one multiply for the scaled integer codes). ---- */
+
+T512 static void dec_bf16(const void *src, float rs, float *dst, int64_t n) {
+    (void)rs;
+    const uint16_t *w = src;
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tailmask(n - i);
+        _mm512_mask_storeu_ps(dst + i, m, bf16x16(_mm256_maskz_loadu_epi16(m, w + i)));
+    }
+}
+T512 static void dec_f16(const void *src, float rs, float *dst, int64_t n) {
+    (void)rs;
+    const uint16_t *w = src;
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tailmask(n - i);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i)));
+    }
+}
+T512 static void dec_qins(const void *src, float rs, float *dst, int64_t n) {
+    const uint16_t *p = src;
+    const __m512 sc = _mm512_set1_ps(rs);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tailmask(n - i);
+        __m512i v = code_at_least_1(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p + i)));
+        __m512 q = _mm512_div_ps(sc, _mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32(0xff))));
+        _mm512_mask_storeu_ps(dst + i, m, flip_sign(q, _mm512_slli_epi32(v, 16)));
+    }
+}
+T512 static void dec_qins8(const void *src, float rs, float *dst, int64_t n) {
+    const uint8_t *p = src;
+    const __m512 sc = _mm512_set1_ps(rs);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tailmask(n - i);
+        __m512i v = code_at_least_1(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p + i)));
+        __m512 q = _mm512_div_ps(sc, _mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32(0x7f))));
+        _mm512_mask_storeu_ps(dst + i, m, flip_sign(q, _mm512_slli_epi32(v, 24)));
+    }
+}
+T512 static void dec_int8(const void *src, float rs, float *dst, int64_t n) {
+    const int8_t *q = src;
+    const __m512 sc = _mm512_set1_ps(rs);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tailmask(n - i);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_mul_ps(i8x16(_mm_maskz_loadu_epi8(m, q + i)), sc));
+    }
+}
+T512 static void dec_q8_0(const void *src, float rs, float *dst, int64_t n) {
+    (void)rs;
+    const uint8_t *b = src;
+    for (int64_t k = 0; k < n / 32; k++) {
+        const uint8_t *b0 = b + k * 34;
+        uint16_t h;
+        memcpy(&h, b0, 2);
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(h));
+        _mm512_storeu_ps(dst + k * 32, _mm512_mul_ps(i8x16(_mm_loadu_si128((const __m128i *)(b0 + 2))), d));
+        _mm512_storeu_ps(dst + k * 32 + 16, _mm512_mul_ps(i8x16(_mm_loadu_si128((const __m128i *)(b0 + 18))), d));
+    }
+}
+T512 static void dec_q4_0(const void *src, float rs, float *dst, int64_t n) {
+    (void)rs;
+    const uint8_t *b = src;
+    const __m512 tab = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t k = 0; k < n / 32; k++) {
+        const uint8_t *b0 = b + k * 18;
+        uint16_t h;
+        memcpy(&h, b0, 2);
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(h));
+        __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b0 + 2)));
+        _mm512_storeu_ps(dst + k * 32, _mm512_mul_ps(_mm512_permutexvar_ps(v, tab), d));
+        _mm512_storeu_ps(dst + k * 32 + 16, _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tab), d));
+    }
+}
+
+const codec_to_float_fn codec_to_float_avx512[CODEC_COUNT] = {
+    [CODEC_BF16] = dec_bf16, [CODEC_F16] = dec_f16,   [CODEC_QINS] = dec_qins,   [CODEC_QINS8] = dec_qins8,
+    [CODEC_QINS_COMPUTE] = dec_qins, [CODEC_INT8] = dec_int8, [CODEC_Q8_0] = dec_q8_0, [CODEC_Q4_0] = dec_q4_0,
+};
+
+const codec_vec_dot_fn codec_vec_dot_avx512[CODEC_COUNT] = {
+    [CODEC_FP32] = dot_fp32, [CODEC_BF16] = dot_bf16, [CODEC_F16] = dot_f16,
+    [CODEC_QINS] = dot_qins, [CODEC_QINS8] = dot_qins8, [CODEC_QINS_COMPUTE] = dot_qc,
+    [CODEC_INT8] = dot_int8, [CODEC_Q8_0] = dot_q8_0,   [CODEC_Q4_0] = dot_q4_0,
+};
+const codec_qc_dot_fn codec_qins_compute_dot_avx512 = dot_qc_coded;
+
+#else /* not x86-64 GCC/Clang: no AVX-512 kernels */
+const codec_vec_dot_fn codec_vec_dot_avx512[CODEC_COUNT] = {0};
+const codec_to_float_fn codec_to_float_avx512[CODEC_COUNT] = {0};
+const codec_qc_dot_fn codec_qins_compute_dot_avx512 = 0;
+#endif

@@ -1,0 +1,12 @@
+# kernels.mk — bench-kernels: per-codec matvec timings at the Phi-3.5-mini shapes against this machine's
+# read bandwidth and OpenBLAS sgemv (bench/bench_kernels.c). A benchmark, not a test.
+## make bench-kernels  per-codec fused matvec kernels vs read bandwidth and OpenBLAS → results/bench-kernels.csv
+
+.PHONY: bench-kernels
+bench-kernels: $(BUILD)/bench/bench_kernels
+	@mkdir -p results
+	$(BUILD)/bench/bench_kernels results/bench-kernels.csv
+
+$(BUILD)/bench/bench_kernels: bench/bench_kernels.c $(BUILD)/libqinsengine.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
