@@ -1,0 +1,452 @@
+/* h5_results.c — HDF5 results file: checked writers and readers, the summary compound type, file creation
+ * with provenance, and the crash-safe commit (see h5_results.h and docs/results.md). */
+#include "h5_results.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The summary fields, in file order (X-macro: one list drives the compound type). */
+#define SUMMARY_FIELDS                                                                                     \
+    FS(model) FS(codec) FS(kv) FS(status) FI(cell_index) FI(threads) FD(seconds) FD(bits_per_weight)                 \
+    FD(bits_per_weight_linear) FI(weight_bytes) FI(kv_bytes) FI(ctx) FI(peak_rss_bytes) FI(n_prompts) FI(steps)    \
+    FD(match_rate) FD(match_rate_lo) FD(match_rate_hi) FD(prefix_len_mean) FD(tf_agreement) FD(tf_agreement_lo)  \
+    FD(tf_agreement_hi) FI(n_flips) FD(flip_margin_median) FI(n_windows) FI(n_tokens) FD(ppl) FD(ref_ppl)          \
+    FD(delta_ppl) FD(delta_ppl_lo) FD(delta_ppl_hi) FD(kl_mean) FD(kl_mean_lo) FD(kl_mean_hi) FD(kl_median)        \
+    FD(kl_p90) FD(kl_p99) FD(kl_p999) FD(kl_max) FD(same_top) FD(rms_dp) FI(speed_repeats) FD(prefill_tps)          \
+    FD(prefill_tps_min) FD(prefill_tps_max) FD(decode_tps) FD(decode_tps_min) FD(decode_tps_max)
+
+void h5r_row_init(SummaryRow *r, const char *model, const char *codec, const char *kv, int64_t cell_index) {
+    memset(r, 0, sizeof *r);
+#define FS(f)
+#define FI(f) r->f = 0;
+#define FD(f) r->f = NAN;
+    SUMMARY_FIELDS
+#undef FS
+#undef FI
+#undef FD
+    snprintf(r->model, sizeof r->model, "%s", model);
+    snprintf(r->codec, sizeof r->codec, "%s", codec);
+    snprintf(r->kv, sizeof r->kv, "%s", kv);
+    snprintf(r->status, sizeof r->status, "pending");
+    r->cell_index = cell_index;
+}
+
+void h5r_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* The memory type of SummaryRow (fixed-length NUL-terminated strings, int64, float64). */
+static hid_t summary_type(void) {
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(SummaryRow));
+    if (t < 0) return -1;
+    int bad = 0;
+#define FS(f)                                                                                               \
+    {                                                                                                      \
+        hid_t s = H5Tcopy(H5T_C_S1);                                                                       \
+        bad |= s < 0 || H5Tset_size(s, sizeof(((SummaryRow *)0)->f)) < 0 ||                               \
+               H5Tset_strpad(s, H5T_STR_NULLTERM) < 0 || H5Tinsert(t, #f, offsetof(SummaryRow, f), s) < 0; \
+        if (s >= 0) H5Tclose(s);                                                                           \
+    }
+#define FI(f) bad |= H5Tinsert(t, #f, offsetof(SummaryRow, f), H5T_NATIVE_INT64) < 0;
+#define FD(f) bad |= H5Tinsert(t, #f, offsetof(SummaryRow, f), H5T_NATIVE_DOUBLE) < 0;
+    SUMMARY_FIELDS
+#undef FS
+#undef FI
+#undef FD
+    if (bad) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+qb_status h5r_attr_str(hid_t loc, const char *name, const char *value) {
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
+    int ok = t >= 0 && sp >= 0 && H5Tset_size(t, strlen(value) + 1) >= 0 && H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0 &&
+             H5Tset_cset(t, H5T_CSET_UTF8) >= 0;
+    if (ok) {
+        if (H5Aexists(loc, name) > 0) H5Adelete(loc, name);
+        a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        ok = a >= 0 && H5Awrite(a, t, value) >= 0;
+    }
+    if (a >= 0) ok &= H5Aclose(a) >= 0;
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    return ok ? QB_OK : qb_errorf(QB_ERR_IO, "HDF5: cannot write string attribute '%s'", name);
+}
+
+static qb_status attr_num(hid_t loc, const char *name, hid_t type, const void *v) {
+    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
+    int ok = sp >= 0;
+    if (ok) {
+        if (H5Aexists(loc, name) > 0) H5Adelete(loc, name);
+        a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+        ok = a >= 0 && H5Awrite(a, type, v) >= 0;
+    }
+    if (a >= 0) ok &= H5Aclose(a) >= 0;
+    if (sp >= 0) H5Sclose(sp);
+    return ok ? QB_OK : qb_errorf(QB_ERR_IO, "HDF5: cannot write attribute '%s'", name);
+}
+
+qb_status h5r_attr_i64(hid_t loc, const char *name, int64_t value) { return attr_num(loc, name, H5T_NATIVE_INT64, &value); }
+qb_status h5r_attr_f64(hid_t loc, const char *name, double value) { return attr_num(loc, name, H5T_NATIVE_DOUBLE, &value); }
+
+qb_status h5r_group(hid_t loc, const char *name, hid_t *out) {
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) {
+        if (lcpl >= 0) H5Pclose(lcpl);
+        return qb_errorf(QB_ERR_IO, "HDF5: cannot create property list for group '%s'", name);
+    }
+    *out = H5Gcreate2(loc, name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    return *out >= 0 ? QB_OK : qb_errorf(QB_ERR_IO, "HDF5: cannot create group '%s'", name);
+}
+
+qb_status h5r_write(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *data,
+                    const char *units, const char *description) {
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++) total *= dims[i];
+    hid_t sp = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+    int ok = sp >= 0 && dcpl >= 0;
+    /* Chunk + deflate large arrays only (per-token arrays can be long); small ones stay contiguous. */
+    if (ok && total >= 4096) {
+        hsize_t chunk[8];
+        for (int i = 0; i < rank; i++) chunk[i] = dims[i];
+        hsize_t elems = total;
+        for (int i = 0; i < rank && elems > 65536; i++)
+            while (chunk[i] > 1 && elems > 65536) {
+                elems /= chunk[i];
+                chunk[i] = (chunk[i] + 1) / 2;
+                elems *= chunk[i];
+            }
+        ok = H5Pset_chunk(dcpl, rank, chunk) >= 0 && H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, 4) >= 0;
+    }
+    if (ok) d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    ok = ok && d >= 0 && (total == 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+    qb_status st = ok ? QB_OK : qb_errorf(QB_ERR_IO, "HDF5: cannot write dataset '%s'", name);
+    if (!st && (st = h5r_attr_str(d, "units", units)) == QB_OK) st = h5r_attr_str(d, "description", description);
+    if (!st) st = QB_OK;
+    else qb_error_prefix(name);
+    if (d >= 0) H5Dclose(d);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (sp >= 0) H5Sclose(sp);
+    return st;
+}
+
+qb_status h5r_read_attr_str(hid_t file, const char *obj, const char *name, char **out) {
+    *out = NULL;
+    hid_t a = H5Aopen_by_name(file, obj, name, H5P_DEFAULT, H5P_DEFAULT), ft = -1, mt = -1;
+    if (a < 0) return qb_errorf(QB_ERR_INPUT, "%s: no attribute '%s'", obj, name);
+    qb_status st = QB_OK;
+    ft = H5Aget_type(a);
+    if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) > 0) {
+        st = qb_errorf(QB_ERR_INPUT, "%s: attribute '%s' is not a fixed-length string", obj, name);
+        goto done;
+    }
+    size_t n = H5Tget_size(ft);
+    mt = H5Tcopy(ft); /* same character set as the file (UTF-8): HDF5 will not convert between sets */
+    if (mt < 0 || H5Tset_size(mt, n + 1) < 0 || H5Tset_strpad(mt, H5T_STR_NULLTERM) < 0) {
+        st = qb_errorf(QB_ERR_IO, "%s: attribute '%s': HDF5 type error", obj, name);
+        goto done;
+    }
+    if (!(*out = qb_calloc(n + 1, 1, "attribute"))) {
+        st = QB_ERR_NOMEM;
+        goto done;
+    }
+    if (H5Aread(a, mt, *out) < 0) {
+        free(*out);
+        *out = NULL;
+        st = qb_errorf(QB_ERR_IO, "%s: cannot read attribute '%s'", obj, name);
+    }
+done:
+    if (mt >= 0) H5Tclose(mt);
+    if (ft >= 0) H5Tclose(ft);
+    H5Aclose(a);
+    return st;
+}
+
+qb_status h5r_read(hid_t file, const char *path, hid_t type, void **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+    if (d < 0) return qb_errorf(QB_ERR_INPUT, "%s: no such dataset", path);
+    hid_t sp = H5Dget_space(d);
+    hssize_t cnt = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    qb_status st = QB_OK;
+    if (cnt < 0) st = qb_errorf(QB_ERR_INPUT, "%s: cannot read dataspace", path);
+    else if (!(*out = qb_malloc((size_t)cnt * H5Tget_size(type), path))) st = QB_ERR_NOMEM;
+    else if (cnt && H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
+        st = qb_errorf(QB_ERR_IO, "%s: cannot read dataset", path);
+        free(*out);
+        *out = NULL;
+    } else
+        *n = (size_t)cnt;
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(d);
+    return st;
+}
+
+qb_status h5r_write_summary(hid_t file, const SummaryRow *rows, size_t n) {
+    if (H5Lexists(file, "summary", H5P_DEFAULT) > 0 && H5Ldelete(file, "summary", H5P_DEFAULT) < 0)
+        return qb_errorf(QB_ERR_IO, "/summary: cannot delete the old table");
+    hid_t mt = summary_type();
+    if (mt < 0) return qb_errorf(QB_ERR_INTERNAL, "/summary: cannot build the compound type");
+    hid_t ft = H5Tcopy(mt);
+    qb_status st;
+    if (ft < 0 || H5Tpack(ft) < 0) st = qb_errorf(QB_ERR_INTERNAL, "/summary: cannot pack the compound type");
+    else {
+        hsize_t dims[1] = {n};
+        hid_t sp = H5Screate_simple(1, dims, NULL);
+        hid_t d = sp >= 0 ? H5Dcreate2(file, "summary", ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+        if (d < 0 || (n && H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0))
+            st = qb_errorf(QB_ERR_IO, "/summary: cannot write %zu rows", n);
+        else if (!(st = h5r_attr_str(d, "description",
+                                     "one row per (model, codec, kv) cell; see docs/results.md for each field")))
+            st = h5r_attr_str(d, "units", "per field: docs/results.md");
+        if (d >= 0) H5Dclose(d);
+        if (sp >= 0) H5Sclose(sp);
+    }
+    if (ft >= 0) H5Tclose(ft);
+    H5Tclose(mt);
+    return st;
+}
+
+qb_status h5r_read_summary(hid_t file, SummaryRow **rows, size_t *n) {
+    hid_t mt = summary_type();
+    if (mt < 0) return qb_errorf(QB_ERR_INTERNAL, "/summary: cannot build the compound type");
+    qb_status st = h5r_read(file, "summary", mt, (void **)rows, n);
+    /* NUL-terminate strings whatever the file holds. */
+    for (size_t i = 0; !st && i < *n; i++) {
+        SummaryRow *r = &(*rows)[i];
+        r->model[H5R_MODEL_LEN - 1] = r->codec[H5R_CODEC_LEN - 1] = r->kv[H5R_KV_LEN - 1] =
+            r->status[H5R_STATUS_LEN - 1] = 0;
+    }
+    H5Tclose(mt);
+    return st;
+}
+
+qb_status h5r_open(const char *path, hid_t *out) {
+    if (!qb_file_exists(path)) return qb_errorf(QB_ERR_INPUT, "%s: no such file", path);
+    htri_t ok = H5Fis_hdf5(path);
+    if (ok <= 0) return qb_errorf(QB_ERR_INPUT, "%s: not an HDF5 file", path);
+    *out = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    return *out >= 0 ? QB_OK : qb_errorf(QB_ERR_IO, "%s: cannot open", path);
+}
+
+static void cpu_model(char *buf, size_t n) {
+    snprintf(buf, n, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            char *p = strchr(line, ':');
+            if (p) {
+                p += 1 + (p[1] == ' ');
+                p[strcspn(p, "\n")] = 0;
+                snprintf(buf, n, "%s", p);
+            }
+            break;
+        }
+    fclose(f);
+}
+
+static qb_status fsync_path(const char *path, int dir) {
+    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0) return qb_errorf(QB_ERR_IO, "%s: open for fsync: %s", path, strerror(errno));
+    int r = fsync(fd);
+    close(fd);
+    return r == 0 || dir ? QB_OK : qb_errorf(QB_ERR_IO, "%s: fsync: %s", path, strerror(errno));
+}
+
+/* fsync tmp, rename it over path, fsync the directory: the visible file is always whole. */
+static qb_status publish(const char *tmp, const char *path) {
+    qb_status st = fsync_path(tmp, 0);
+    if (st) return st;
+    if (rename(tmp, path)) return qb_errorf(QB_ERR_IO, "%s: rename to %s: %s", tmp, path, strerror(errno));
+    char *d = strdup(path);
+    if (d) {
+        fsync_path(dirname(d), 1);
+        free(d);
+    }
+    return QB_OK;
+}
+
+static char *tmp_name(const char *path) {
+    size_t n = strlen(path) + 5;
+    char *t = qb_malloc(n, "file name");
+    if (t) snprintf(t, n, "%s.tmp", path);
+    return t;
+}
+
+qb_status h5r_create(const char *path, const H5Root *root) {
+    char *tmp = tmp_name(path);
+    if (!tmp) return QB_ERR_NOMEM;
+    unlink(tmp);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        qb_status st = qb_errorf(QB_ERR_IO, "%s: cannot create HDF5 file", tmp);
+        free(tmp);
+        return st;
+    }
+    char buf[512], cpu[256];
+    unsigned maj, min, rel;
+    H5get_libversion(&maj, &min, &rel);
+    snprintf(buf, sizeof buf, "%u.%u.%u", maj, min, rel);
+    cpu_model(cpu, sizeof cpu);
+    time_t now = time(NULL);
+    char ts[64];
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    struct utsname u;
+    char kernel[600] = "unknown", host[256] = "unknown";
+    if (!uname(&u)) {
+        snprintf(kernel, sizeof kernel, "%s %s %s", u.sysname, u.release, u.machine);
+        snprintf(host, sizeof host, "%s", u.nodename);
+    }
+    char *blas = openblas_get_config();
+    qb_status st = QB_OK;
+    hid_t g = -1;
+    if (!st) st = h5r_attr_i64(f, "schema_version", H5R_SCHEMA_VERSION);
+    if (!st) st = h5r_attr_str(f, "qinsbench_version", "qinsbench " QB_GIT_REV);
+    if (!st) st = h5r_attr_str(f, "git_commit", QB_GIT_REV);
+#ifdef __VERSION__
+    if (!st) st = h5r_attr_str(f, "compiler", "cc " __VERSION__);
+#endif
+    if (!st) st = h5r_attr_str(f, "cflags", QB_CFLAGS);
+    if (!st) st = h5r_attr_str(f, "openblas_config", blas ? blas : "unknown");
+    if (!st) st = h5r_attr_str(f, "hdf5_version", buf);
+    if (!st) st = h5r_attr_str(f, "cpu_model", cpu);
+    if (!st) st = h5r_attr_i64(f, "threads", root->threads);
+    if (!st) st = h5r_attr_str(f, "start_time", ts);
+    if (!st) st = h5r_attr_str(f, "config_name", root->config_name);
+    if (!st) st = h5r_attr_str(f, "config_path", root->config_path);
+    if (!st) st = h5r_attr_str(f, "config_text", root->config_text);
+    if (!st) st = h5r_attr_str(f, "shard", root->shard ? root->shard : "");
+    if (!st && !(st = h5r_group(f, "provenance", &g))) {
+        if (!st) st = h5r_attr_str(g, "hostname", host);
+        if (!st) st = h5r_attr_str(g, "kernel", kernel);
+        if (!st) st = h5r_attr_str(g, "command_line", root->command_line ? root->command_line : "");
+        if (!st) st = h5r_attr_str(g, "start_time", ts);
+        if (!st) st = h5r_attr_str(g, "description",
+                                   "where and how this file was made; the root attributes hold the versions");
+        H5Gclose(g);
+    }
+    if (!st && !(st = h5r_group(f, "models", &g))) {
+        st = h5r_attr_str(g, "description", "per model: its path and the reference codec's outputs");
+        H5Gclose(g);
+    }
+    if (!st && !(st = h5r_group(f, "cells", &g))) {
+        st = h5r_attr_str(g, "description", "per (model, codec, kv) cell: the raw arrays behind /summary");
+        H5Gclose(g);
+    }
+    if (!st) st = h5r_write_summary(f, NULL, 0);
+    if (H5Fclose(f) < 0 && !st) st = qb_errorf(QB_ERR_IO, "%s: cannot close", tmp);
+    if (st) qb_error_prefix(tmp);
+    else st = publish(tmp, path);
+    free(tmp);
+    return st;
+}
+
+static qb_status copy_file(const char *src, const char *dst) {
+    int in = open(src, O_RDONLY), out = -1;
+    if (in < 0) return qb_errorf(QB_ERR_IO, "%s: %s", src, strerror(errno));
+    out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0) {
+        close(in);
+        return qb_errorf(QB_ERR_IO, "%s: %s", dst, strerror(errno));
+    }
+    static char buf[1 << 16];
+    qb_status st = QB_OK;
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            st = qb_errorf(QB_ERR_IO, "%s: read: %s", src, strerror(errno));
+            break;
+        }
+        if (!r) break;
+        for (ssize_t o = 0; o < r;) {
+            ssize_t w = write(out, buf + o, (size_t)(r - o));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                st = qb_errorf(QB_ERR_IO, "%s: write: %s", dst, strerror(errno));
+                break;
+            }
+            o += w;
+        }
+        if (st) break;
+    }
+    close(in);
+    if (close(out) && !st) st = qb_errorf(QB_ERR_IO, "%s: close: %s", dst, strerror(errno));
+    return st;
+}
+
+qb_status h5r_commit(const char *path, const char *src_file, const char *const *src_objs,
+                     const char *const *dst_paths, int n_objs, const SummaryRow *rows, size_t n) {
+    char *tmp = tmp_name(path);
+    if (!tmp) return QB_ERR_NOMEM;
+    qb_status st = copy_file(path, tmp);
+    hid_t f = -1, src = -1, lcpl = -1;
+    if (st) goto done;
+    if ((f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT)) < 0) {
+        st = qb_errorf(QB_ERR_IO, "%s: cannot open for writing", tmp);
+        goto done;
+    }
+    if (src_file && n_objs > 0) {
+        if ((src = H5Fopen(src_file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+            st = qb_errorf(QB_ERR_IO, "%s: cannot open", src_file);
+            goto done;
+        }
+        lcpl = H5Pcreate(H5P_LINK_CREATE);
+        if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) {
+            st = qb_errorf(QB_ERR_IO, "HDF5: cannot create a link property list");
+            goto done;
+        }
+        for (int i = 0; i < n_objs; i++) {
+            if (H5Lexists(f, dst_paths[i], H5P_DEFAULT) > 0) continue;
+            if (H5Ocopy(src, src_objs[i], f, dst_paths[i], H5P_DEFAULT, lcpl) < 0) {
+                st = qb_errorf(QB_ERR_IO, "%s: cannot copy %s:%s to %s", tmp, src_file, src_objs[i], dst_paths[i]);
+                goto done;
+            }
+        }
+    }
+    st = h5r_write_summary(f, rows, n);
+    if (st) qb_error_prefix(tmp);
+done:
+    if (lcpl >= 0) H5Pclose(lcpl);
+    if (src >= 0) H5Fclose(src);
+    if (f >= 0 && H5Fclose(f) < 0 && !st) st = qb_errorf(QB_ERR_IO, "%s: cannot close", tmp);
+    if (!st) st = publish(tmp, path);
+    else unlink(tmp);
+    free(tmp);
+    return st;
+}
+
+void h5r_cell_name(const char *model, const char *codec, const char *kv, char *buf, size_t n) {
+    snprintf(buf, n, "%s__%s__%s", model, codec, kv);
+    for (char *p = buf; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              *p == '+' || *p == '=' || *p == '-'))
+            *p = '_';
+}
+
+const H5rField *h5r_summary_fields(int *n) {
+    static const H5rField f[] = {
+#define FS(x) {#x, 's', offsetof(SummaryRow, x), sizeof(((SummaryRow *)0)->x)},
+#define FI(x) {#x, 'i', offsetof(SummaryRow, x), 8},
+#define FD(x) {#x, 'd', offsetof(SummaryRow, x), 8},
+        SUMMARY_FIELDS
+#undef FS
+#undef FI
+#undef FD
+    };
+    *n = (int)(sizeof f / sizeof f[0]);
+    return f;
+}

@@ -1,0 +1,101 @@
+/* h5_results.h — the HDF5 results file (schema in docs/results.md): the summary row type, checked helpers
+ * that write datasets with `units` and `description` attributes, and the crash-safe commit that makes every
+ * finished cell durable (copy to OUT.tmp, add, close, fsync, rename over OUT: the visible file is always a
+ * complete, closed HDF5 file). Every H5 call is checked; errors name the file and the object. */
+#ifndef QB_H5_RESULTS_H
+#define QB_H5_RESULTS_H
+
+#include <hdf5.h>
+#include <stdint.h>
+#include "util.h"
+
+#define H5R_SCHEMA_VERSION 1
+#define H5R_MODEL_LEN 64
+#define H5R_CODEC_LEN 128
+#define H5R_KV_LEN 16
+#define H5R_STATUS_LEN 128
+
+/* One row of /summary: one (model, codec, KV mode) cell. NaN = not measured (or the cell failed). */
+typedef struct {
+    char model[H5R_MODEL_LEN];
+    char codec[H5R_CODEC_LEN];
+    char kv[H5R_KV_LEN];
+    char status[H5R_STATUS_LEN]; /* "ok" or "failed: reason" */
+    int64_t cell_index;          /* position in the config's models × codecs × kv order */
+    int64_t threads;
+    double seconds;              /* wall time of the cell (load included) */
+    /* memory */
+    double bits_per_weight;      /* all weight tensors: 8·bytes / parameters */
+    double bits_per_weight_linear; /* attention + MLP projections only */
+    int64_t weight_bytes, kv_bytes, ctx, peak_rss_bytes;
+    /* greedy match */
+    int64_t n_prompts, steps;
+    double match_rate, match_rate_lo, match_rate_hi;
+    double prefix_len_mean;
+    double tf_agreement, tf_agreement_lo, tf_agreement_hi;
+    int64_t n_flips;
+    double flip_margin_median;
+    /* perplexity and KL */
+    int64_t n_windows, n_tokens;
+    double ppl, ref_ppl, delta_ppl, delta_ppl_lo, delta_ppl_hi;
+    double kl_mean, kl_mean_lo, kl_mean_hi, kl_median, kl_p90, kl_p99, kl_p999, kl_max;
+    double same_top, rms_dp;
+    /* speed (tokens/s over repeats) */
+    int64_t speed_repeats;
+    double prefill_tps, prefill_tps_min, prefill_tps_max;
+    double decode_tps, decode_tps_min, decode_tps_max;
+} SummaryRow;
+
+/* A row with every number NaN / 0 and the identity fields set. */
+void h5r_row_init(SummaryRow *r, const char *model, const char *codec, const char *kv, int64_t cell_index);
+
+/* Silences HDF5's own error printing (we report errors ourselves). Call once per process. */
+void h5r_quiet(void);
+
+/* Writing helpers: `loc` a file or group. type is an HDF5 native type (H5T_NATIVE_INT32, …). */
+qb_status h5r_write(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *data,
+                    const char *units, const char *description);
+qb_status h5r_attr_str(hid_t loc, const char *name, const char *value);
+qb_status h5r_attr_i64(hid_t loc, const char *name, int64_t value);
+qb_status h5r_attr_f64(hid_t loc, const char *name, double value);
+/* Creates a group (intermediate groups too). *out must be H5Gclose'd. */
+qb_status h5r_group(hid_t loc, const char *name, hid_t *out);
+
+/* Reads a string attribute of the object at `obj` ("/" for root) into a heap string. */
+qb_status h5r_read_attr_str(hid_t file, const char *obj, const char *name, char **out);
+/* Reads a whole dataset as `type` into a heap buffer; *n = number of elements. */
+qb_status h5r_read(hid_t file, const char *path, hid_t type, void **out, size_t *n);
+
+/* The summary table. */
+qb_status h5r_write_summary(hid_t file, const SummaryRow *rows, size_t n);
+qb_status h5r_read_summary(hid_t file, SummaryRow **rows, size_t *n);
+/* Opens a results file read-only (error names it). */
+qb_status h5r_open(const char *path, hid_t *out);
+
+/* Root metadata of a new results file. */
+typedef struct {
+    const char *config_name, *config_text, *config_path, *command_line, *shard;
+    int threads;
+} H5Root;
+/* Creates `path` (via path.tmp + rename) with root attributes, /provenance, /models, /cells and an empty
+ * /summary. */
+qb_status h5r_create(const char *path, const H5Root *root);
+
+/* The commit: copies `path` to path.tmp, opens it, copies every object src_objs[i] of src_file (which may be
+ * NULL when there is nothing to copy) to dst_paths[i] (skipped when it already exists), replaces /summary
+ * with rows[0..n), closes, fsyncs and renames over `path`. */
+qb_status h5r_commit(const char *path, const char *src_file, const char *const *src_objs,
+                     const char *const *dst_paths, int n_objs, const SummaryRow *rows, size_t n);
+
+/* The summary fields in file order: name, kind ('s' string, 'i' int64, 'd' double) and offset. */
+typedef struct {
+    const char *name;
+    char kind;
+    size_t offset, size;
+} H5rField;
+const H5rField *h5r_summary_fields(int *n);
+
+/* The group name of a cell: "model__codec__kv" with characters other than [A-Za-z0-9_+=-] mapped to '_'. */
+void h5r_cell_name(const char *model, const char *codec, const char *kv, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,784 @@
+/* run_cell.c — the measurements of an experiment (see run_cell.h): workload building, the reference pass
+ * and one codec cell. Greedy decoding, teacher forcing and the sliding-window perplexity share one forward
+ * loop so the reference and every codec run exactly the same code. */
+#include "run_cell.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "config.h"
+#include "model.h"
+#include "stats.h"
+#include "tokenizer.h"
+
+/* ---------------------------------------------------------------- workload */
+
+qb_status work_windows(int n, int W, int S, int64_t **out, int *n_windows, int64_t *n_tokens) {
+    if (n < 2) return qb_errorf(QB_ERR_INPUT, "perplexity: the corpus has %d tokens (need at least 2)", n);
+    int cap = (n + S - 1) / S + 1;
+    int64_t *win = qb_calloc((size_t)cap * 3, sizeof *win, "perplexity windows");
+    if (!win) return QB_ERR_NOMEM;
+    int k = 0;
+    int64_t prev_end = 0, tot = 0;
+    for (int64_t begin = 0;; begin += S) {
+        int64_t end = begin + W < n ? begin + W : n;
+        int64_t first = prev_end > begin + 1 ? prev_end : begin + 1;
+        if (end > first) { /* a window whose only new token is its first scores nothing: dropped */
+            win[3 * k] = begin;
+            win[3 * k + 1] = end;
+            win[3 * k + 2] = first;
+            tot += end - first;
+            k++;
+        }
+        prev_end = end;
+        if (end == n) break;
+    }
+    *out = win;
+    *n_windows = k;
+    *n_tokens = tot;
+    return QB_OK;
+}
+
+static qb_status check_ids(const int *ids, int n, int vocab, const char *what) {
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab)
+            return qb_errorf(QB_ERR_INPUT, "%s: token id %d is outside the vocabulary (%d)", what, ids[i], vocab);
+    return QB_OK;
+}
+
+/* Encodes the corpus text, only as much as max_tokens needs (a prefix cut at a line end, grown until it
+ * yields enough tokens), so a short run does not tokenize a whole book. */
+static qb_status encode_corpus(const Tokenizer *tok, const char *text, size_t len, long max_tokens, int **ids,
+                               int *n) {
+    size_t take = max_tokens > 0 ? (size_t)max_tokens * 8 : len;
+    for (;;) {
+        if (take >= len) take = len;
+        else {
+            while (take < len && text[take - 1] != '\n') take++;
+        }
+        qb_status st = tok_encode(tok, text, take, -1, ids, n);
+        if (st) return st;
+        if (take == len || max_tokens <= 0 || *n >= max_tokens) break;
+        free(*ids);
+        take *= 2;
+    }
+    if (max_tokens > 0 && *n > max_tokens) *n = (int)max_tokens;
+    return QB_OK;
+}
+
+qb_status work_build(const ExpConfig *cfg, const ExpModel *model, int threads, Workload *w) {
+    memset(w, 0, sizeof *w);
+    w->cfg = cfg;
+    w->model = model;
+    w->threads = threads;
+    Config mc;
+    qb_status st = config_load(model->path, &mc);
+    if (st) {
+        qb_error_prefix(model->label);
+        return st;
+    }
+    w->vocab = mc.vocab;
+    int max_pos = mc.max_pos;
+    config_free(&mc);
+
+    Tokenizer *tok = NULL;
+    char *tokpath = qb_path_join(model->path, "tokenizer.json");
+    if (!tokpath) return QB_ERR_NOMEM;
+    int have_tok = qb_file_exists(tokpath);
+    free(tokpath);
+    int need_tok = cfg->has_ppl && cfg->corpus;
+    for (int i = 0; cfg->has_greedy && i < cfg->n_prompts; i++)
+        if (cfg->prompts[i].text && have_tok) need_tok = 1;
+    if (need_tok) {
+        if (!have_tok)
+            return qb_errorf(QB_ERR_INPUT, "%s: %s has no tokenizer.json; use corpus_ids", model->label, model->path);
+        if ((st = tok_load_dir(model->path, &tok))) return st;
+    }
+
+    int need_ctx = 1;
+    if (cfg->has_greedy) {
+        w->n_prompts = cfg->n_prompts;
+        w->steps = cfg->steps;
+        if (!(w->prompt_off = qb_calloc((size_t)w->n_prompts + 1, sizeof *w->prompt_off, "prompt offsets"))) {
+            st = QB_ERR_NOMEM;
+            goto done;
+        }
+        size_t cap = 0;
+        for (int p = 0; p < w->n_prompts; p++) {
+            const ExpPrompt *pr = &cfg->prompts[p];
+            int *ids = NULL, n = 0, own = 1;
+            char what[64];
+            snprintf(what, sizeof what, "%s: greedy prompt %d", model->label, p);
+            if (pr->ids) {
+                ids = pr->ids;
+                n = pr->n_ids;
+                own = 0;
+            } else if (tok) {
+                if ((st = tok_encode(tok, pr->text, strlen(pr->text), -1, &ids, &n))) goto done;
+            } else if (exp_parse_ids(pr->text, w->vocab - 1, &ids, &n) || n == 0) {
+                st = qb_errorf(QB_ERR_INPUT, "%s: the model has no tokenizer.json, so it must be token ids", what);
+                goto done;
+            }
+            if (!st && n == 0) st = qb_errorf(QB_ERR_INPUT, "%s: empty after tokenizing", what);
+            if (!st) st = check_ids(ids, n, w->vocab, what);
+            if (!st && (size_t)w->prompt_off[p] + (size_t)n > cap) {
+                size_t nc = (cap + (size_t)n) * 2;
+                int *b = realloc(w->prompt_ids, nc * sizeof *b);
+                if (!b) st = qb_errorf(QB_ERR_NOMEM, "out of memory for prompt ids");
+                else {
+                    w->prompt_ids = b;
+                    cap = nc;
+                }
+            }
+            if (!st) memcpy(w->prompt_ids + w->prompt_off[p], ids, (size_t)n * sizeof *ids);
+            if (own) free(ids);
+            if (st) goto done;
+            w->prompt_off[p + 1] = w->prompt_off[p] + n;
+            if (n + w->steps > need_ctx) need_ctx = n + w->steps;
+        }
+    }
+    if (cfg->has_ppl) {
+        if (cfg->corpus) {
+            char *text;
+            size_t len;
+            if ((st = qb_read_file(cfg->corpus, &text, &len, (size_t)1 << 31))) goto done;
+            st = encode_corpus(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus);
+            free(text);
+            if (st) goto done;
+        } else {
+            char *text;
+            size_t len;
+            if ((st = qb_read_file(cfg->corpus_ids, &text, &len, (size_t)1 << 31))) goto done;
+            int bad = exp_parse_ids(text, w->vocab - 1, &w->corpus, &w->n_corpus);
+            free(text);
+            if (bad) {
+                st = qb_errorf(QB_ERR_INPUT, "%s: not whitespace-separated token ids below %d", cfg->corpus_ids, w->vocab);
+                goto done;
+            }
+            if (cfg->max_tokens > 0 && w->n_corpus > cfg->max_tokens) w->n_corpus = (int)cfg->max_tokens;
+        }
+        if ((st = check_ids(w->corpus, w->n_corpus, w->vocab, "perplexity corpus"))) goto done;
+        if ((st = work_windows(w->n_corpus, cfg->window, cfg->stride, &w->windows, &w->n_windows, &w->n_tokens))) {
+            qb_error_prefix(model->label);
+            goto done;
+        }
+        if (cfg->window > need_ctx) need_ctx = cfg->window;
+    }
+    if (cfg->has_speed) {
+        if (!(w->speed_ids = qb_malloc((size_t)cfg->speed_prompt_tokens * sizeof(int), "speed ids"))) {
+            st = QB_ERR_NOMEM;
+            goto done;
+        }
+        stats_rng r;
+        stats_rng_seed(&r, cfg->seed ^ 0x5eedULL);
+        for (int i = 0; i < cfg->speed_prompt_tokens; i++) w->speed_ids[i] = (int)stats_rng_below(&r, (uint64_t)w->vocab);
+        int n = cfg->speed_prompt_tokens + cfg->speed_decode_tokens;
+        if (n > need_ctx) need_ctx = n;
+    }
+    w->ctx = need_ctx;
+    if (cfg->ctx) {
+        if (cfg->ctx < need_ctx) {
+            st = qb_errorf(QB_ERR_INPUT, "ctx %d is smaller than the workloads need (%d)", cfg->ctx, need_ctx);
+            goto done;
+        }
+        w->ctx = cfg->ctx;
+    }
+    if (max_pos > 0 && w->ctx > max_pos) {
+        st = qb_errorf(QB_ERR_INPUT, "%s: the workloads need %d positions, the model has %d", model->label, w->ctx, max_pos);
+        goto done;
+    }
+done:
+    if (tok) tok_free(tok);
+    if (st) work_free(w);
+    return st;
+}
+
+void work_free(Workload *w) {
+    free(w->prompt_ids);
+    free(w->prompt_off);
+    free(w->corpus);
+    free(w->windows);
+    free(w->speed_ids);
+    memset(w, 0, sizeof *w);
+}
+
+/* ---------------------------------------------------------------- shared passes */
+
+typedef struct {
+    Model m;
+    RunState s;
+    float *logits;   /* [max(window, 1), vocab] */
+    int loaded, built;
+} Engine;
+
+static qb_status engine_open(const Workload *w, const char *codec, const char *kv, Engine *e) {
+    memset(e, 0, sizeof *e);
+    ModelOptions o = {.codec = codec, .kv = kv, .ctx = w->ctx, .threads = w->threads};
+    qb_status st = model_load(w->model->path, &o, &e->m);
+    if (st) return st;
+    e->loaded = 1;
+    if ((st = runstate_build(&e->s, &e->m))) return st;
+    e->built = 1;
+    if (e->m.config.vocab != w->vocab)
+        return qb_errorf(QB_ERR_INTERNAL, "%s: vocab %d, expected %d", w->model->label, e->m.config.vocab, w->vocab);
+    size_t rows = w->cfg->has_ppl ? (size_t)w->cfg->window : 1;
+    if (!(e->logits = qb_malloc(rows * (size_t)w->vocab * sizeof(float), "logits"))) return QB_ERR_NOMEM;
+    return QB_OK;
+}
+
+static void engine_close(Engine *e) {
+    free(e->logits);
+    if (e->built) runstate_free(&e->s);
+    if (e->loaded) model_free(&e->m);
+    memset(e, 0, sizeof *e);
+}
+
+/* Greedy: prefill the prompt, then `steps` tokens (EOS ignored). */
+static qb_status pass_greedy(Engine *e, const int *prompt, int n, int steps, int *tokens, float *margins) {
+    runstate_reset(&e->s);
+    int V = e->m.config.vocab;
+    qb_status st = model_forward(&e->m, &e->s, prompt, n, e->logits, 0, NULL);
+    for (int t = 0; !st && t < steps; t++) {
+        float mg;
+        tokens[t] = logits_argmax(e->logits, V, &mg);
+        if (margins) margins[t] = mg;
+        if (t + 1 < steps) st = model_forward(&e->m, &e->s, &tokens[t], 1, e->logits, 0, NULL);
+    }
+    return st;
+}
+
+/* Teacher forcing: prefill the prompt, then feed the reference's tokens; argmax at each step. */
+static qb_status pass_tf(Engine *e, const int *prompt, int n, int steps, const int *ref, int *argmax) {
+    runstate_reset(&e->s);
+    int V = e->m.config.vocab;
+    qb_status st = model_forward(&e->m, &e->s, prompt, n, e->logits, 0, NULL);
+    for (int t = 0; !st && t < steps; t++) {
+        argmax[t] = logits_argmax(e->logits, V, NULL);
+        if (t + 1 < steps) st = model_forward(&e->m, &e->s, &ref[t], 1, e->logits, 0, NULL);
+    }
+    return st;
+}
+
+/* One perplexity window: all logits of corpus[begin, end) from an empty cache. */
+static qb_status pass_window(Engine *e, const Workload *w, int k) {
+    runstate_reset(&e->s);
+    int64_t b = w->windows[3 * k], en = w->windows[3 * k + 1];
+    return model_forward(&e->m, &e->s, w->corpus + b, (int)(en - b), e->logits, 1, NULL);
+}
+
+static qb_status write_all(int fd, const void *buf, size_t n, const char *path) {
+    const char *p = buf;
+    while (n) {
+        ssize_t r = write(fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return qb_errorf(QB_ERR_IO, "%s: write: %s", path, strerror(errno));
+        p += r;
+        n -= (size_t)r;
+    }
+    return QB_OK;
+}
+
+static qb_status read_at(int fd, void *buf, size_t n, off_t off, const char *path) {
+    char *p = buf;
+    while (n) {
+        ssize_t r = pread(fd, p, n, off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return qb_errorf(QB_ERR_IO, "%s: read at %lld: %s", path, (long long)off, r ? strerror(errno) : "short file");
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return QB_OK;
+}
+
+static char *tmp_of(const char *path) {
+    size_t n = strlen(path) + 5;
+    char *t = qb_malloc(n, "file name");
+    if (t) snprintf(t, n, "%s.tmp", path);
+    return t;
+}
+
+/* Creates an HDF5 file holding one group; *f and *g to be closed by the caller. */
+static qb_status h5_new(const char *path, const char *group, hid_t *f, hid_t *g) {
+    *g = -1;
+    *f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (*f < 0) return qb_errorf(QB_ERR_IO, "%s: cannot create HDF5 file", path);
+    return h5r_group(*f, group, g);
+}
+
+static qb_status h5_finish(const char *tmp, const char *path, hid_t f, hid_t g, qb_status st) {
+    if (g >= 0 && H5Gclose(g) < 0 && !st) st = qb_errorf(QB_ERR_IO, "%s: cannot close group", tmp);
+    if (f >= 0 && H5Fclose(f) < 0 && !st) st = qb_errorf(QB_ERR_IO, "%s: cannot close", tmp);
+    if (!st && rename(tmp, path)) st = qb_errorf(QB_ERR_IO, "%s: rename: %s", tmp, strerror(errno));
+    if (st) unlink(tmp);
+    return st;
+}
+
+/* ---------------------------------------------------------------- reference */
+
+qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_logits) {
+    const ExpConfig *cfg = w->cfg;
+    Engine e;
+    qb_status st = engine_open(w, cfg->reference, "f32", &e);
+    int P = w->n_prompts, T = w->steps, V = w->vocab;
+    int *tokens = NULL;
+    float *margins = NULL;
+    double *nll = NULL;
+    char *ltmp = NULL, *htmp = NULL;
+    int fd = -1;
+    hid_t f = -1, g = -1;
+    if (st) goto out;
+    if (P && (!(tokens = qb_calloc((size_t)P * T, sizeof *tokens, "reference tokens")) ||
+              !(margins = qb_calloc((size_t)P * T, sizeof *margins, "reference margins")))) {
+        st = QB_ERR_NOMEM;
+        goto out;
+    }
+    for (int p = 0; p < P && !st; p++)
+        st = pass_greedy(&e, w->prompt_ids + w->prompt_off[p], (int)(w->prompt_off[p + 1] - w->prompt_off[p]), T,
+                         tokens + (size_t)p * T, margins + (size_t)p * T);
+    if (st) goto out;
+    if (!(ltmp = tmp_of(ref_logits)) || !(htmp = tmp_of(ref_h5))) {
+        st = QB_ERR_NOMEM;
+        goto out;
+    }
+    if ((fd = open(ltmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0) {
+        st = qb_errorf(QB_ERR_IO, "%s: %s", ltmp, strerror(errno));
+        goto out;
+    }
+    if (w->n_tokens && !(nll = qb_malloc((size_t)w->n_tokens * sizeof *nll, "reference nll"))) {
+        st = QB_ERR_NOMEM;
+        goto out;
+    }
+    int64_t j = 0;
+    for (int k = 0; k < w->n_windows && !st; k++) {
+        if ((st = pass_window(&e, w, k))) break;
+        int64_t b = w->windows[3 * k], en = w->windows[3 * k + 1], first = w->windows[3 * k + 2];
+        for (int64_t t = first; t < en; t++, j++)
+            nll[j] = stats_nll(e.logits + (size_t)(t - 1 - b) * V, V, w->corpus[t]);
+        st = write_all(fd, e.logits + (size_t)(first - 1 - b) * V, (size_t)(en - first) * V * sizeof(float), ltmp);
+    }
+    if (!st && fsync(fd)) st = qb_errorf(QB_ERR_IO, "%s: fsync: %s", ltmp, strerror(errno));
+    if (close(fd) && !st) st = qb_errorf(QB_ERR_IO, "%s: close: %s", ltmp, strerror(errno));
+    fd = -1;
+    if (!st && rename(ltmp, ref_logits)) st = qb_errorf(QB_ERR_IO, "%s: rename: %s", ltmp, strerror(errno));
+    if (st) goto out;
+
+    if ((st = h5_new(htmp, "ref", &f, &g))) goto h5done;
+    char spec[256];
+    codec_spec_format(&e.m.codec, spec, sizeof spec);
+    if ((st = h5r_attr_str(g, "path", w->model->path))) goto h5done;
+    if ((st = h5r_attr_str(g, "label", w->model->label))) goto h5done;
+    if ((st = h5r_attr_str(g, "reference", cfg->reference))) goto h5done;
+    if ((st = h5r_attr_str(g, "reference_canonical", spec))) goto h5done;
+    if ((st = h5r_attr_i64(g, "vocab", V))) goto h5done;
+    if ((st = h5r_attr_i64(g, "ctx", w->ctx))) goto h5done;
+    if ((st = h5r_attr_str(g, "description", "the reference codec's outputs on this model's workload (KV f32)"))) goto h5done;
+    if (P) {
+        hsize_t d1[1] = {(hsize_t)w->prompt_off[P]}, d2[1] = {(hsize_t)P + 1}, d3[2] = {(hsize_t)P, (hsize_t)T};
+        if ((st = h5r_write(g, "prompt_ids", H5T_NATIVE_INT32, 1, d1, w->prompt_ids, "token id",
+                            "all greedy prompts concatenated; prompt p is prompt_ids[prompt_offsets[p]:prompt_offsets[p+1]]")))
+            goto h5done;
+        if ((st = h5r_write(g, "prompt_offsets", H5T_NATIVE_INT64, 1, d2, w->prompt_off, "index",
+                            "start of each prompt in prompt_ids, plus the total")))
+            goto h5done;
+        if ((st = h5r_write(g, "greedy_tokens", H5T_NATIVE_INT32, 2, d3, tokens, "token id",
+                            "the reference's greedy continuation of each prompt (EOS ignored)")))
+            goto h5done;
+        if ((st = h5r_write(g, "greedy_margins", H5T_NATIVE_FLOAT, 2, d3, margins, "logit",
+                            "the reference's top-1 minus top-2 logit at each greedy step")))
+            goto h5done;
+    }
+    if (w->n_windows) {
+        hsize_t dw[2] = {(hsize_t)w->n_windows, 3}, dn[1] = {(hsize_t)w->n_tokens};
+        if ((st = h5r_write(g, "windows", H5T_NATIVE_INT64, 2, dw, w->windows, "token index",
+                            "perplexity windows: begin, end (exclusive), first scored target index")))
+            goto h5done;
+        if ((st = h5r_write(g, "nll", H5T_NATIVE_DOUBLE, 1, dn, nll, "nat",
+                            "the reference's -log p(target) for each scored token, in window order")))
+            goto h5done;
+    }
+h5done:
+    st = h5_finish(htmp, ref_h5, f, g, st);
+out:
+    if (fd >= 0) close(fd);
+    free(ltmp);
+    free(htmp);
+    free(tokens);
+    free(margins);
+    free(nll);
+    engine_close(&e);
+    return st;
+}
+
+/* ---------------------------------------------------------------- cell */
+
+static int cmp_f32(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+qb_status run_cell(const Workload *w, const char *codec, const char *kv, const char *ref_h5,
+                   const char *ref_logits, const char *cell_h5, SummaryRow *row) {
+    const ExpConfig *cfg = w->cfg;
+    int P = w->n_prompts, T = w->steps, V = w->vocab, NW = w->n_windows;
+    int64_t N = w->n_tokens;
+    double t_start = qb_now();
+    Engine e;
+    memset(&e, 0, sizeof e);
+    hid_t rf = -1, f = -1, g = -1, sg = -1;
+    int fd = -1;
+    char *htmp = NULL;
+    /* everything freed at the end */
+    int *ref_tok = NULL, *tok = NULL, *am = NULL, *first_div = NULL, *flip_p = NULL, *flip_t = NULL;
+    float *ref_mg = NULL, *flip_mg = NULL, *reflog = NULL;
+    double *match = NULL, *agree = NULL, *surv = NULL, *den = NULL, *nll = NULL, *kl = NULL, *dp = NULL,
+           *wnll = NULL, *wref = NULL, *wkl = NULL, *wcnt = NULL, *ref_nll = NULL, *sorted = NULL, *pre = NULL,
+           *dec = NULL;
+    int64_t *wcnt64 = NULL;
+    int8_t *same = NULL;
+    size_t n_flips = 0;
+
+    qb_status st = engine_open(w, codec, kv, &e);
+    if (st) goto out;
+    if (!(htmp = tmp_of(cell_h5))) {
+        st = QB_ERR_NOMEM;
+        goto out;
+    }
+    if ((P || NW) && (rf = H5Fopen(ref_h5, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+        st = qb_errorf(QB_ERR_IO, "%s: cannot open the reference cache", ref_h5);
+        goto out;
+    }
+    if ((st = h5_new(htmp, "cell", &f, &g))) goto out;
+    char spec[256];
+    codec_spec_format(&e.m.codec, spec, sizeof spec);
+    if ((st = h5r_attr_str(g, "model", w->model->label)) || (st = h5r_attr_str(g, "codec", codec)) ||
+        (st = h5r_attr_str(g, "codec_canonical", spec)) || (st = h5r_attr_str(g, "kv", kv)) ||
+        (st = h5r_attr_i64(g, "cell_index", row->cell_index)) || (st = h5r_attr_str(g, "status", "ok")))
+        goto out;
+
+    /* memory */
+    const WeightBytes *wb = &e.m.bytes;
+    int64_t bytes[5] = {(int64_t)wb->attn, (int64_t)wb->mlp, (int64_t)wb->lm_head, (int64_t)wb->embed, (int64_t)wb->norms};
+    int64_t params[5] = {(int64_t)wb->n_params_attn, (int64_t)wb->n_params_mlp, (int64_t)wb->n_params_lm_head,
+                         (int64_t)wb->n_params_embed, (int64_t)wb->n_params_norms};
+    int64_t tb = 0, tp = 0;
+    for (int i = 0; i < 5; i++) {
+        tb += bytes[i];
+        tp += params[i];
+    }
+    row->weight_bytes = tb;
+    row->bits_per_weight = tp ? 8.0 * (double)tb / (double)tp : NAN;
+    row->bits_per_weight_linear = params[0] + params[1] ? 8.0 * (double)(bytes[0] + bytes[1]) / (double)(params[0] + params[1]) : NAN;
+    row->kv_bytes = (int64_t)e.s.kv_bytes;
+    row->ctx = w->ctx;
+    row->threads = w->threads;
+    {
+        hsize_t d5[1] = {5};
+        if ((st = h5r_group(g, "memory", &sg))) goto out;
+        if ((st = h5r_attr_str(sg, "groups", "attn, mlp, lm_head, embed, norms"))) goto out;
+        if ((st = h5r_write(sg, "weight_bytes", H5T_NATIVE_INT64, 1, d5, bytes, "byte",
+                            "bytes at rest by tensor group: attn, mlp, lm_head, embed, norms")))
+            goto out;
+        if ((st = h5r_write(sg, "weight_params", H5T_NATIVE_INT64, 1, d5, params, "parameter",
+                            "parameters by tensor group: attn, mlp, lm_head, embed, norms")))
+            goto out;
+        H5Gclose(sg);
+        sg = -1;
+    }
+
+    /* greedy match and teacher forcing */
+    if (P) {
+        size_t n_ref = 0;
+        size_t PT = (size_t)P * T;
+        if ((st = h5r_read(rf, "ref/greedy_tokens", H5T_NATIVE_INT32, (void **)&ref_tok, &n_ref))) goto out;
+        if (n_ref != PT) {
+            st = qb_errorf(QB_ERR_INPUT, "%s: greedy_tokens has %zu entries, expected %zu", ref_h5, n_ref, PT);
+            goto out;
+        }
+        if ((st = h5r_read(rf, "ref/greedy_margins", H5T_NATIVE_FLOAT, (void **)&ref_mg, &n_ref))) goto out;
+        if (!(tok = qb_calloc(PT, sizeof *tok, "tokens")) || !(am = qb_calloc(PT, sizeof *am, "argmax")) ||
+            !(first_div = qb_calloc((size_t)P, sizeof *first_div, "divergence")) ||
+            !(match = qb_calloc((size_t)P, sizeof *match, "match")) || !(agree = qb_calloc((size_t)P, sizeof *agree, "agree")) ||
+            !(den = qb_calloc((size_t)P, sizeof *den, "den")) || !(surv = qb_calloc((size_t)T, sizeof *surv, "survival")) ||
+            !(flip_p = qb_calloc(PT, sizeof *flip_p, "flips")) || !(flip_t = qb_calloc(PT, sizeof *flip_t, "flips")) ||
+            !(flip_mg = qb_calloc(PT, sizeof *flip_mg, "flips"))) {
+            st = QB_ERR_NOMEM;
+            goto out;
+        }
+        double msum = 0, asum = 0, prefix = 0;
+        for (int p = 0; p < P && !st; p++) {
+            const int *pr = w->prompt_ids + w->prompt_off[p];
+            int n = (int)(w->prompt_off[p + 1] - w->prompt_off[p]);
+            const int *ref = ref_tok + (size_t)p * T;
+            if ((st = pass_greedy(&e, pr, n, T, tok + (size_t)p * T, NULL))) break;
+            if ((st = pass_tf(&e, pr, n, T, ref, am + (size_t)p * T))) break;
+            int m = 0, a = 0, fd0 = T;
+            for (int t = 0; t < T; t++) {
+                if (tok[(size_t)p * T + t] == ref[t]) m++;
+                else if (fd0 == T) fd0 = t;
+                if (am[(size_t)p * T + t] == ref[t]) a++;
+                else {
+                    flip_p[n_flips] = p;
+                    flip_t[n_flips] = t;
+                    flip_mg[n_flips++] = ref_mg[(size_t)p * T + t];
+                }
+            }
+            match[p] = (double)m / T;
+            agree[p] = (double)a / T;
+            den[p] = 1.0;
+            first_div[p] = fd0;
+            for (int t = 0; t < fd0; t++) surv[t] += 1.0;
+            msum += m;
+            asum += a;
+            prefix += fd0;
+        }
+        if (st) goto out;
+        for (int t = 0; t < T; t++) surv[t] /= P;
+        row->n_prompts = P;
+        row->steps = T;
+        row->match_rate = msum / (double)PT;
+        row->tf_agreement = asum / (double)PT;
+        row->prefix_len_mean = prefix / P;
+        row->n_flips = (int64_t)n_flips;
+        stats_ratio_ctx rc = {match, den};
+        if ((st = stats_bootstrap((size_t)P, cfg->bootstrap, cfg->seed, stats_ratio_fn, &rc, &row->match_rate_lo,
+                                  &row->match_rate_hi)))
+            goto out;
+        rc.num = agree;
+        if ((st = stats_bootstrap((size_t)P, cfg->bootstrap, cfg->seed, stats_ratio_fn, &rc, &row->tf_agreement_lo,
+                                  &row->tf_agreement_hi)))
+            goto out;
+        if (n_flips) {
+            float *c = qb_malloc(n_flips * sizeof *c, "flip margins");
+            if (!c) {
+                st = QB_ERR_NOMEM;
+                goto out;
+            }
+            memcpy(c, flip_mg, n_flips * sizeof *c);
+            qsort(c, n_flips, sizeof *c, cmp_f32);
+            row->flip_margin_median = n_flips % 2 ? c[n_flips / 2] : 0.5 * ((double)c[n_flips / 2 - 1] + c[n_flips / 2]);
+            free(c);
+        }
+        hsize_t dpt[2] = {(hsize_t)P, (hsize_t)T}, dp1[1] = {(hsize_t)P}, dt[1] = {(hsize_t)T}, df[1] = {n_flips};
+        if ((st = h5r_group(g, "greedy", &sg))) goto out;
+        if ((st = h5r_write(sg, "tokens", H5T_NATIVE_INT32, 2, dpt, tok, "token id", "the codec's free-running greedy tokens")) ||
+            (st = h5r_write(sg, "match", H5T_NATIVE_DOUBLE, 1, dp1, match, "fraction",
+                            "per prompt: fraction of steps whose token equals the reference's")) ||
+            (st = h5r_write(sg, "first_divergence", H5T_NATIVE_INT32, 1, dp1, first_div, "step",
+                            "per prompt: first step whose token differs from the reference's (steps when none)")) ||
+            (st = h5r_write(sg, "survival", H5T_NATIVE_DOUBLE, 1, dt, surv, "fraction",
+                            "fraction of prompts identical to the reference through step t")))
+            goto out;
+        H5Gclose(sg);
+        sg = -1;
+        if ((st = h5r_group(g, "tf", &sg))) goto out;
+        if ((st = h5r_write(sg, "argmax", H5T_NATIVE_INT32, 2, dpt, am, "token id",
+                            "the codec's argmax when fed the reference's greedy tokens")) ||
+            (st = h5r_write(sg, "agree", H5T_NATIVE_DOUBLE, 1, dp1, agree, "fraction",
+                            "per prompt: teacher-forced steps whose argmax equals the reference token")) ||
+            (st = h5r_write(sg, "flip_prompt", H5T_NATIVE_INT32, 1, df, flip_p, "index", "prompt of each teacher-forced flip")) ||
+            (st = h5r_write(sg, "flip_step", H5T_NATIVE_INT32, 1, df, flip_t, "step", "step of each teacher-forced flip")) ||
+            (st = h5r_write(sg, "flip_margin", H5T_NATIVE_FLOAT, 1, df, flip_mg, "logit",
+                            "the reference's top-1 minus top-2 logit margin at each flip")))
+            goto out;
+        H5Gclose(sg);
+        sg = -1;
+    }
+
+    /* perplexity and KL */
+    if (NW) {
+        size_t n_ref = 0;
+        if ((st = h5r_read(rf, "ref/nll", H5T_NATIVE_DOUBLE, (void **)&ref_nll, &n_ref))) goto out;
+        if ((int64_t)n_ref != N) {
+            st = qb_errorf(QB_ERR_INPUT, "%s: nll has %zu entries, expected %lld", ref_h5, n_ref, (long long)N);
+            goto out;
+        }
+        if ((fd = open(ref_logits, O_RDONLY)) < 0) {
+            st = qb_errorf(QB_ERR_IO, "%s: %s", ref_logits, strerror(errno));
+            goto out;
+        }
+        if (!(nll = qb_malloc((size_t)N * sizeof *nll, "nll")) || !(kl = qb_malloc((size_t)N * sizeof *kl, "kl")) ||
+            !(dp = qb_malloc((size_t)N * sizeof *dp, "dp")) || !(same = qb_malloc((size_t)N, "same_top")) ||
+            !(wnll = qb_calloc((size_t)NW, sizeof *wnll, "w")) || !(wref = qb_calloc((size_t)NW, sizeof *wref, "w")) ||
+            !(wkl = qb_calloc((size_t)NW, sizeof *wkl, "w")) || !(wcnt = qb_calloc((size_t)NW, sizeof *wcnt, "w")) ||
+            !(wcnt64 = qb_calloc((size_t)NW, sizeof *wcnt64, "w")) ||
+            !(reflog = qb_malloc((size_t)cfg->window * V * sizeof *reflog, "reference logits"))) {
+            st = QB_ERR_NOMEM;
+            goto out;
+        }
+        int64_t j = 0;
+        double snll = 0, sref = 0, skl = 0, ssame = 0, sdp2 = 0;
+        for (int k = 0; k < NW && !st; k++) {
+            if ((st = pass_window(&e, w, k))) break;
+            int64_t b = w->windows[3 * k], en = w->windows[3 * k + 1], first = w->windows[3 * k + 2];
+            if ((st = read_at(fd, reflog, (size_t)(en - first) * V * sizeof(float), (off_t)j * V * (off_t)sizeof(float),
+                              ref_logits)))
+                break;
+            for (int64_t t = first; t < en; t++, j++) {
+                stats_token s;
+                stats_compare_logits(reflog + (size_t)(t - first) * V, e.logits + (size_t)(t - 1 - b) * V, V,
+                                     w->corpus[t], &s);
+                nll[j] = s.nll_codec;
+                kl[j] = s.kl;
+                dp[j] = s.dp_top;
+                same[j] = s.top_ref == s.top_codec;
+                wnll[k] += s.nll_codec;
+                wref[k] += ref_nll[j];
+                wkl[k] += s.kl;
+                wcnt[k] += 1;
+                snll += s.nll_codec;
+                sref += ref_nll[j];
+                skl += s.kl;
+                ssame += same[j];
+                sdp2 += s.dp_top * s.dp_top;
+            }
+            wcnt64[k] = (int64_t)wcnt[k];
+        }
+        if (st) goto out;
+        row->n_windows = NW;
+        row->n_tokens = N;
+        row->ppl = exp(snll / N);
+        row->ref_ppl = exp(sref / N);
+        row->delta_ppl = row->ppl - row->ref_ppl;
+        row->kl_mean = skl / N;
+        row->same_top = ssame / N;
+        row->rms_dp = sqrt(sdp2 / N);
+        stats_dppl_ctx dc = {wnll, wref, wcnt};
+        if ((st = stats_bootstrap((size_t)NW, cfg->bootstrap, cfg->seed + 1, stats_dppl_fn, &dc, &row->delta_ppl_lo,
+                                  &row->delta_ppl_hi)))
+            goto out;
+        stats_ratio_ctx rc = {wkl, wcnt};
+        if ((st = stats_bootstrap((size_t)NW, cfg->bootstrap, cfg->seed + 1, stats_ratio_fn, &rc, &row->kl_mean_lo,
+                                  &row->kl_mean_hi)))
+            goto out;
+        if (!(sorted = qb_malloc((size_t)N * sizeof *sorted, "kl sorted"))) {
+            st = QB_ERR_NOMEM;
+            goto out;
+        }
+        memcpy(sorted, kl, (size_t)N * sizeof *sorted);
+        stats_sort(sorted, (size_t)N);
+        row->kl_median = stats_quantile_sorted(sorted, (size_t)N, 0.5);
+        row->kl_p90 = stats_quantile_sorted(sorted, (size_t)N, 0.9);
+        row->kl_p99 = stats_quantile_sorted(sorted, (size_t)N, 0.99);
+        row->kl_p999 = stats_quantile_sorted(sorted, (size_t)N, 0.999);
+        row->kl_max = sorted[N - 1];
+        hsize_t dn[1] = {(hsize_t)N}, dw[1] = {(hsize_t)NW};
+        if ((st = h5r_group(g, "ppl", &sg))) goto out;
+        if ((st = h5r_write(sg, "nll", H5T_NATIVE_DOUBLE, 1, dn, nll, "nat", "the codec's -log p(target) per scored token")) ||
+            (st = h5r_write(sg, "kl", H5T_NATIVE_DOUBLE, 1, dn, kl, "nat",
+                            "KL(P_ref || P_codec) over the full vocabulary per scored token, FP64 accumulation")) ||
+            (st = h5r_write(sg, "same_top", H5T_NATIVE_INT8, 1, dn, same, "bool", "1 when the codec's argmax equals the reference's")) ||
+            (st = h5r_write(sg, "dp_top", H5T_NATIVE_DOUBLE, 1, dn, dp, "probability",
+                            "P_codec minus P_ref of the reference's top token")) ||
+            (st = h5r_write(sg, "window_nll", H5T_NATIVE_DOUBLE, 1, dw, wnll, "nat", "per window: sum of the codec's nll")) ||
+            (st = h5r_write(sg, "window_ref_nll", H5T_NATIVE_DOUBLE, 1, dw, wref, "nat", "per window: sum of the reference's nll")) ||
+            (st = h5r_write(sg, "window_kl", H5T_NATIVE_DOUBLE, 1, dw, wkl, "nat", "per window: sum of per-token KL")) ||
+            (st = h5r_write(sg, "window_count", H5T_NATIVE_INT64, 1, dw, wcnt64, "token", "per window: scored tokens")))
+            goto out;
+        H5Gclose(sg);
+        sg = -1;
+    }
+
+    /* speed */
+    if (cfg->has_speed) {
+        int R = cfg->speed_repeats, PN = cfg->speed_prompt_tokens, D = cfg->speed_decode_tokens;
+        if (!(pre = qb_calloc((size_t)R, sizeof *pre, "speed")) || !(dec = qb_calloc((size_t)R, sizeof *dec, "speed"))) {
+            st = QB_ERR_NOMEM;
+            goto out;
+        }
+        double tps_p[1024], tps_d[1024];
+        for (int r = 0; r < R && !st; r++) {
+            runstate_reset(&e.s);
+            double t0 = qb_now();
+            st = model_forward(&e.m, &e.s, w->speed_ids, PN, e.logits, 0, NULL);
+            double t1 = qb_now();
+            for (int t = 0; t < D && !st; t++) {
+                int x = logits_argmax(e.logits, V, NULL);
+                st = model_forward(&e.m, &e.s, &x, 1, e.logits, 0, NULL);
+            }
+            double t2 = qb_now();
+            pre[r] = t1 - t0;
+            dec[r] = t2 - t1;
+            tps_p[r] = PN / (pre[r] > 0 ? pre[r] : 1e-9);
+            tps_d[r] = D / (dec[r] > 0 ? dec[r] : 1e-9);
+        }
+        if (st) goto out;
+        stats_sort(tps_p, (size_t)R);
+        stats_sort(tps_d, (size_t)R);
+        row->speed_repeats = R;
+        row->prefill_tps = stats_quantile_sorted(tps_p, (size_t)R, 0.5);
+        row->prefill_tps_min = tps_p[0];
+        row->prefill_tps_max = tps_p[R - 1];
+        row->decode_tps = stats_quantile_sorted(tps_d, (size_t)R, 0.5);
+        row->decode_tps_min = tps_d[0];
+        row->decode_tps_max = tps_d[R - 1];
+        hsize_t dr[1] = {(hsize_t)R};
+        if ((st = h5r_group(g, "speed", &sg))) goto out;
+        if ((st = h5r_attr_i64(sg, "prompt_tokens", PN)) || (st = h5r_attr_i64(sg, "decode_tokens", D)) ||
+            (st = h5r_attr_i64(sg, "threads", w->threads)) ||
+            (st = h5r_write(sg, "prefill_seconds", H5T_NATIVE_DOUBLE, 1, dr, pre, "s",
+                            "wall time of one forward over prompt_tokens random ids, per repeat")) ||
+            (st = h5r_write(sg, "decode_seconds", H5T_NATIVE_DOUBLE, 1, dr, dec, "s",
+                            "wall time of decode_tokens single-token greedy steps after that prefill, per repeat")))
+            goto out;
+        H5Gclose(sg);
+        sg = -1;
+    }
+    row->seconds = qb_now() - t_start;
+    snprintf(row->status, sizeof row->status, "ok");
+out:
+    if (sg >= 0) H5Gclose(sg);
+    if (f >= 0) st = h5_finish(htmp, cell_h5, f, g, st);
+    if (rf >= 0) H5Fclose(rf);
+    if (fd >= 0) close(fd);
+    engine_close(&e);
+    free(htmp);
+    free(ref_tok);
+    free(tok);
+    free(am);
+    free(first_div);
+    free(flip_p);
+    free(flip_t);
+    free(ref_mg);
+    free(flip_mg);
+    free(reflog);
+    free(match);
+    free(agree);
+    free(surv);
+    free(den);
+    free(nll);
+    free(kl);
+    free(dp);
+    free(wnll);
+    free(wref);
+    free(wkl);
+    free(wcnt);
+    free(wcnt64);
+    free(ref_nll);
+    free(sorted);
+    free(pre);
+    free(dec);
+    free(same);
+    return st;
+}
+
+qb_status run_model_info(const Workload *w, const char *ref_h5) {
+    char *htmp = tmp_of(ref_h5);
+    if (!htmp) return QB_ERR_NOMEM;
+    hid_t f = -1, g = -1;
+    qb_status st = h5_new(htmp, "ref", &f, &g);
+    if (!st) st = h5r_attr_str(g, "path", w->model->path);
+    if (!st) st = h5r_attr_str(g, "label", w->model->label);
+    if (!st) st = h5r_attr_str(g, "reference", w->cfg->reference);
+    if (!st) st = h5r_attr_i64(g, "vocab", w->vocab);
+    if (!st) st = h5r_attr_i64(g, "ctx", w->ctx);
+    if (!st) st = h5r_attr_str(g, "description", "the model (no greedy or perplexity workload: no reference outputs)");
+    st = h5_finish(htmp, ref_h5, f, g, st);
+    free(htmp);
+    return st;
+}

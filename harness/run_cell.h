@@ -1,0 +1,54 @@
+/* run_cell.h — what one experiment measures, for one model: the workload (prompt ids, perplexity windows,
+ * speed ids — built once in the parent from the config), the reference pass (greedy tokens and margins, NLL,
+ * and the full reference logits of every scored token, cached on disk for KL), and one cell (a codec × KV
+ * mode measured against that reference). Each pass runs inside a forked child (run_*.c in cmd_run.c). */
+#ifndef QB_RUN_CELL_H
+#define QB_RUN_CELL_H
+
+#include <stdint.h>
+#include "expconfig.h"
+#include "h5_results.h"
+#include "util.h"
+
+typedef struct {
+    const ExpConfig *cfg;
+    const ExpModel *model;
+    int vocab;
+    int ctx;               /* KV length every pass uses */
+    int threads;
+    /* greedy */
+    int n_prompts, steps;
+    int *prompt_ids;       /* all prompts concatenated */
+    int64_t *prompt_off;   /* [n_prompts + 1] */
+    /* perplexity */
+    int *corpus;           /* [n_corpus] */
+    int n_corpus;
+    int n_windows;
+    int64_t *windows;      /* [n_windows][3]: begin, end, first scored target */
+    int64_t n_tokens;      /* scored targets */
+    /* speed */
+    int *speed_ids;        /* [speed_prompt_tokens] */
+} Workload;
+
+/* Builds the workload of one model (reads its config.json, and its tokenizer when prompts or the corpus are
+ * text). threads: already resolved (> 0). */
+qb_status work_build(const ExpConfig *cfg, const ExpModel *model, int threads, Workload *w);
+void work_free(Workload *w);
+
+/* The perplexity windows for n tokens, window W, stride S (see docs/results.md); *out heap [n_windows][3]. */
+qb_status work_windows(int n, int W, int S, int64_t **out, int *n_windows, int64_t *n_tokens);
+
+/* Reference pass: loads the model with the reference codec (KV f32), writes ref_h5 (group "ref": the
+ * /models/<label> datasets) and ref_logits (raw float32 [n_tokens, vocab]). Both are written under .tmp
+ * names and renamed, logits first: ref_h5 existing means the cache is whole. */
+qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_logits);
+
+/* One cell: loads the model with codec/kv, measures everything against the reference cache, writes
+ * cell_h5 (group "cell") and fills row (status "ok"; peak RSS is the parent's business). */
+/* Only the /models/<label> attributes (path, label, vocab, ctx), for configs without greedy or perplexity. */
+qb_status run_model_info(const Workload *w, const char *ref_h5);
+
+qb_status run_cell(const Workload *w, const char *codec, const char *kv, const char *ref_h5,
+                   const char *ref_logits, const char *cell_h5, SummaryRow *row);
+
+#endif

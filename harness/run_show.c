@@ -1,0 +1,297 @@
+/* run_show.c — `qinsbench show RESULTS.h5` (the summary table as markdown, csv or json) and
+ * `qinsbench merge A.h5 B.h5 … -o ALL.h5` (joins shard files of one config, refusing mismatched configs or
+ * overlapping cells). Both read only what docs/results.md documents. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "h5_results.h"
+#include "opts.h"
+
+static const char SHOW_USAGE[] =
+    "usage: qinsbench show RESULTS.h5 [--format md|csv|json]\n"
+    "Prints the summary table of a results file (one row per model, codec and KV mode).\n"
+    "  --format F   md (default: the headline numbers with 95% CIs), csv or json (every field)\n";
+
+static void fmt_num(char *b, size_t n, const char *fmt, double v) {
+    if (isnan(v)) snprintf(b, n, "–");
+    else snprintf(b, n, fmt, v);
+}
+
+static void fmt_ci(char *b, size_t n, const char *fmt, double v, double lo, double hi) {
+    char x[24], l[24], h[24];
+    if (isnan(v)) {
+        snprintf(b, n, "–");
+        return;
+    }
+    if (fabs(v) > 1e12) v = v > 0 ? 1e12 : -1e12;
+    snprintf(x, sizeof x, fmt, v);
+    snprintf(l, sizeof l, fmt, lo);
+    snprintf(h, sizeof h, fmt, hi);
+    if (isnan(lo)) snprintf(b, n, "%s", x);
+    else snprintf(b, n, "%s [%s, %s]", x, l, h);
+}
+
+static void print_md(const SummaryRow *r, size_t n) {
+    printf("| model | codec | kv | status | bits/w (linear) | match [95%% CI] | prefix | TF agree [95%% CI] | PPL | ΔPPL [95%% CI] "
+           "| KL mean [95%% CI] | KL p99 | same top | prefill tok/s | decode tok/s | peak RSS MB |\n");
+    printf("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t i = 0; i < n; i++, r++) {
+        char bpw[32], m[96], pre[32], tf[96], ppl[32], dp[96], kl[96], p99[32], st[32], pf[32], dc[32], rss[32];
+        fmt_num(bpw, sizeof bpw, "%.2f", r->bits_per_weight_linear);
+        fmt_ci(m, sizeof m, "%.4f", r->match_rate, r->match_rate_lo, r->match_rate_hi);
+        fmt_num(pre, sizeof pre, "%.1f", r->prefix_len_mean);
+        fmt_ci(tf, sizeof tf, "%.4f", r->tf_agreement, r->tf_agreement_lo, r->tf_agreement_hi);
+        fmt_num(ppl, sizeof ppl, "%.3f", r->ppl);
+        fmt_ci(dp, sizeof dp, "%+.4f", r->delta_ppl, r->delta_ppl_lo, r->delta_ppl_hi);
+        fmt_ci(kl, sizeof kl, "%.3g", r->kl_mean, r->kl_mean_lo, r->kl_mean_hi);
+        fmt_num(p99, sizeof p99, "%.3g", r->kl_p99);
+        fmt_num(st, sizeof st, "%.4f", r->same_top);
+        fmt_num(pf, sizeof pf, "%.0f", r->prefill_tps);
+        fmt_num(dc, sizeof dc, "%.1f", r->decode_tps);
+        fmt_num(rss, sizeof rss, "%.1f", r->peak_rss_bytes ? r->peak_rss_bytes / 1048576.0 : NAN);
+        printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r->model, r->codec,
+               r->kv, r->status, bpw, m, pre, tf, ppl, dp, kl, p99, st, pf, dc, rss);
+    }
+}
+
+static void csv_str(const char *s) {
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"') putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_csv(const SummaryRow *rows, size_t n) {
+    int nf;
+    const H5rField *f = h5r_summary_fields(&nf);
+    for (int j = 0; j < nf; j++) printf("%s%s", j ? "," : "", f[j].name);
+    putchar('\n');
+    for (size_t i = 0; i < n; i++) {
+        const char *base = (const char *)&rows[i];
+        for (int j = 0; j < nf; j++) {
+            if (j) putchar(',');
+            const char *p = base + f[j].offset;
+            if (f[j].kind == 's') csv_str(p);
+            else if (f[j].kind == 'i') printf("%lld", (long long)*(const int64_t *)p);
+            else {
+                double v = *(const double *)p;
+                if (isnan(v)) fputs("nan", stdout);
+                else printf("%.17g", v);
+            }
+        }
+        putchar('\n');
+    }
+}
+
+static int print_json(const SummaryRow *rows, size_t n) {
+    int nf;
+    const H5rField *f = h5r_summary_fields(&nf);
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) return 3;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddItemToArray(arr, o);
+        const char *base = (const char *)&rows[i];
+        for (int j = 0; j < nf; j++) {
+            const char *p = base + f[j].offset;
+            if (f[j].kind == 's') cJSON_AddStringToObject(o, f[j].name, p);
+            else if (f[j].kind == 'i') cJSON_AddNumberToObject(o, f[j].name, (double)*(const int64_t *)p);
+            else if (isnan(*(const double *)p)) cJSON_AddNullToObject(o, f[j].name);
+            else cJSON_AddNumberToObject(o, f[j].name, *(const double *)p);
+        }
+    }
+    char *s = cJSON_Print(arr);
+    cJSON_Delete(arr);
+    if (!s) return 3;
+    puts(s);
+    free(s);
+    return 0;
+}
+
+int cmd_show(int argc, char **argv) {
+    static const struct option longopts[] = {{"format", required_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *format = "md";
+    opts_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'f') format = optarg;
+        else if (c == 'h') {
+            fputs(SHOW_USAGE, stdout);
+            return 0;
+        } else
+            return opts_bad(SHOW_USAGE);
+    }
+    if (optind != argc - 1) return opts_fail("show", SHOW_USAGE, "expected one RESULTS.h5 file");
+    if (strcmp(format, "md") && strcmp(format, "csv") && strcmp(format, "json"))
+        return opts_fail("show", SHOW_USAGE, "--format: '%s' is not md, csv or json", format);
+    h5r_quiet();
+    hid_t f;
+    qb_status st = h5r_open(argv[optind], &f);
+    if (st) return opts_lib_error("show", st);
+    SummaryRow *rows = NULL;
+    size_t n = 0;
+    st = h5r_read_summary(f, &rows, &n);
+    H5Fclose(f);
+    if (st) {
+        qb_error_prefix(argv[optind]);
+        return opts_lib_error("show", st);
+    }
+    int rc = 0;
+    if (!strcmp(format, "md")) print_md(rows, n);
+    else if (!strcmp(format, "csv")) print_csv(rows, n);
+    else rc = print_json(rows, n);
+    free(rows);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- merge */
+
+static const char MERGE_USAGE[] =
+    "usage: qinsbench merge A.h5 B.h5 … -o ALL.h5\n"
+    "Joins results files of one config (shards of `run --shard`, or `--only` runs): refuses files made from\n"
+    "different configs and cells present twice. The summary comes out in the config's cell order.\n"
+    "  -o, --out FILE   the merged file (must not be one of the inputs)\n";
+
+static int cmp_row(const void *a, const void *b) {
+    const SummaryRow *x = a, *y = b;
+    return (x->cell_index > y->cell_index) - (x->cell_index < y->cell_index);
+}
+
+int cmd_merge(int argc, char **argv) {
+    static const struct option longopts[] = {{"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *out = NULL;
+    opts_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        if (c == 'o') out = optarg;
+        else if (c == 'h') {
+            fputs(MERGE_USAGE, stdout);
+            return 0;
+        } else
+            return opts_bad(MERGE_USAGE);
+    }
+    if (!out) return opts_fail("merge", MERGE_USAGE, "-o ALL.h5 is required");
+    int nin = argc - optind;
+    if (nin < 1) return opts_fail("merge", MERGE_USAGE, "expected at least one input file");
+    for (int i = optind; i < argc; i++)
+        if (!strcmp(argv[i], out)) return opts_fail("merge", MERGE_USAGE, "%s is both input and output", out);
+    h5r_quiet();
+    qb_status st = QB_OK;
+    char *text0 = NULL, *name0 = NULL, *path0 = NULL;
+    SummaryRow *all = NULL;
+    size_t n_all = 0;
+    int64_t threads = 0;
+    /* pass 1: check and collect the rows */
+    for (int i = optind; i < argc && !st; i++) {
+        hid_t f;
+        if ((st = h5r_open(argv[i], &f))) break;
+        char *text = NULL;
+        SummaryRow *rows = NULL;
+        size_t n = 0;
+        st = h5r_read_attr_str(f, "/", "config_text", &text);
+        if (!st && i == optind) {
+            st = h5r_read_attr_str(f, "/", "config_name", &name0);
+            if (!st) st = h5r_read_attr_str(f, "/", "config_path", &path0);
+            if (!st) {
+                hid_t a = H5Aopen_by_name(f, "/", "threads", H5P_DEFAULT, H5P_DEFAULT);
+                if (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &threads) < 0) st = qb_errorf(QB_ERR_INPUT, "no attribute 'threads'");
+                if (a >= 0) H5Aclose(a);
+            }
+        }
+        if (!st) st = h5r_read_summary(f, &rows, &n);
+        H5Fclose(f);
+        if (st) qb_error_prefix(argv[i]);
+        if (!st && i == optind) text0 = text, text = NULL;
+        else if (!st && strcmp(text, text0))
+            st = qb_errorf(QB_ERR_INPUT, "%s: made from a different config than %s", argv[i], argv[optind]);
+        for (size_t r = 0; !st && r < n; r++)
+            for (size_t q = 0; q < n_all; q++)
+                if (all[q].cell_index == rows[r].cell_index)
+                    st = qb_errorf(QB_ERR_INPUT, "%s: cell %s/%s/%s is also in an earlier input", argv[i], rows[r].model,
+                                   rows[r].codec, rows[r].kv);
+        if (!st && n) {
+            SummaryRow *g = realloc(all, (n_all + n) * sizeof *all);
+            if (!g) st = qb_errorf(QB_ERR_NOMEM, "out of memory");
+            else {
+                all = g;
+                memcpy(all + n_all, rows, n * sizeof *rows);
+                n_all += n;
+            }
+        }
+        free(text);
+        free(rows);
+    }
+    if (!st) {
+        char cmdline[2048] = "qinsbench";
+        for (int i = 0; i < argc; i++) {
+            size_t l = strlen(cmdline);
+            snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[i]);
+        }
+        H5Root root = {name0, text0, path0, cmdline, "", (int)threads};
+        st = h5r_create(out, &root);
+    }
+    /* pass 2: copy each input's models and cells, the summary growing in cell order */
+    size_t n_done = 0;
+    for (int i = optind; i < argc && !st; i++) {
+        hid_t f;
+        if ((st = h5r_open(argv[i], &f))) break;
+        SummaryRow *rows = NULL;
+        size_t n = 0;
+        st = h5r_read_summary(f, &rows, &n);
+        char **src = calloc(2 * n + 2, sizeof *src), **dst = calloc(2 * n + 2, sizeof *dst);
+        int k = 0;
+        if (!src || !dst) st = qb_errorf(QB_ERR_NOMEM, "out of memory");
+        for (size_t r = 0; !st && r < n; r++) {
+            char g[512], p[600];
+            h5r_cell_name(rows[r].model, rows[r].codec, rows[r].kv, g, sizeof g);
+            snprintf(p, sizeof p, "/cells/%s", g);
+            if (H5Lexists(f, p, H5P_DEFAULT) > 0) {
+                src[k] = strdup(p);
+                dst[k++] = strdup(p);
+            }
+            snprintf(p, sizeof p, "/models/%s", rows[r].model);
+            int dup = 0;
+            for (int q = 0; q < k; q++) dup |= !strcmp(src[q], p);
+            if (!dup && H5Lexists(f, "/models", H5P_DEFAULT) > 0 && H5Lexists(f, p, H5P_DEFAULT) > 0) {
+                src[k] = strdup(p);
+                dst[k++] = strdup(p);
+            }
+        }
+        H5Fclose(f);
+        if (!st) {
+            n_done += n;
+            SummaryRow *part = malloc((n_done ? n_done : 1) * sizeof *part);
+            size_t m = 0;
+            if (!part) st = qb_errorf(QB_ERR_NOMEM, "out of memory");
+            for (size_t q = 0; part && q < n_all && m < n_done; q++) part[m++] = all[q];
+            if (part) {
+                qsort(part, m, sizeof *part, cmp_row);
+                st = h5r_commit(out, argv[i], (const char *const *)src, (const char *const *)dst, k, part, m);
+            }
+            free(part);
+        }
+        for (int q = 0; q < k; q++) free(src[q]), free(dst[q]);
+        free(src);
+        free(dst);
+        free(rows);
+    }
+    int rc = 0;
+    if (st) rc = opts_lib_error("merge", st);
+    else fprintf(stderr, "qinsbench merge: wrote %s (%zu cells from %d files)\n", out, n_all, nin);
+    free(all);
+    free(text0);
+    free(name0);
+    free(path0);
+    return rc;
+}

@@ -1,0 +1,143 @@
+/* stats.c — quantiles, RNG, bootstrap and logit comparison (see stats.h). Plain loops in a fixed order:
+ * results never depend on threads or scheduling. */
+#include "stats.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void stats_rng_seed(stats_rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t stats_rng_next(stats_rng *r) {
+    uint64_t *s = r->s;
+    uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return res;
+}
+
+uint64_t stats_rng_below(stats_rng *r, uint64_t n) {
+    uint64_t lim = UINT64_MAX - UINT64_MAX % n, x;
+    do x = stats_rng_next(r);
+    while (x >= lim);
+    return x % n;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void stats_sort(double *x, size_t n) { qsort(x, n, sizeof *x, cmp_double); }
+
+double stats_quantile_sorted(const double *x, size_t n, double q) {
+    if (!n) return NAN;
+    double h = q * (double)(n - 1);
+    size_t i = (size_t)floor(h);
+    if (i >= n - 1) return x[n - 1];
+    return x[i] + (h - (double)i) * (x[i + 1] - x[i]);
+}
+
+double stats_mean(const double *x, size_t n) {
+    if (!n) return NAN;
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += x[i];
+    return s / (double)n;
+}
+
+qb_status stats_bootstrap(size_t n, int B, uint64_t seed, stats_boot_fn fn, void *ctx, double *lo, double *hi) {
+    *lo = *hi = NAN;
+    if (!n || B <= 0) return QB_OK;
+    uint32_t *counts = qb_malloc(n * sizeof *counts, "bootstrap counts");
+    double *stat = qb_malloc((size_t)B * sizeof *stat, "bootstrap statistics");
+    if (!counts || !stat) {
+        free(counts);
+        free(stat);
+        return QB_ERR_NOMEM;
+    }
+    stats_rng r;
+    stats_rng_seed(&r, seed);
+    size_t m = 0;
+    for (int b = 0; b < B; b++) {
+        for (size_t i = 0; i < n; i++) counts[i] = 0;
+        for (size_t i = 0; i < n; i++) counts[stats_rng_below(&r, n)]++;
+        double v = fn(counts, n, ctx);
+        if (!isnan(v)) stat[m++] = v;
+    }
+    stats_sort(stat, m);
+    *lo = stats_quantile_sorted(stat, m, 0.025);
+    *hi = stats_quantile_sorted(stat, m, 0.975);
+    free(counts);
+    free(stat);
+    return QB_OK;
+}
+
+double stats_ratio_fn(const uint32_t *counts, size_t n, void *ctx) {
+    const stats_ratio_ctx *c = ctx;
+    double a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        a += counts[i] * c->num[i];
+        b += counts[i] * c->den[i];
+    }
+    return b > 0 ? a / b : NAN;
+}
+
+double stats_dppl_fn(const uint32_t *counts, size_t n, void *ctx) {
+    const stats_dppl_ctx *c = ctx;
+    double a = 0, b = 0, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        a += counts[i] * c->a[i];
+        b += counts[i] * c->b[i];
+        k += counts[i] * c->cnt[i];
+    }
+    return k > 0 ? exp(a / k) - exp(b / k) : NAN;
+}
+
+/* max and log Σ exp(x − max) in FP64; argmax with ties to the lowest id (torch.argmax). */
+static double log_sum_exp(const float *x, int n, int *arg) {
+    double mx = x[0];
+    int a = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > mx) {
+            mx = x[i];
+            a = i;
+        }
+    double s = 0;
+    for (int i = 0; i < n; i++) s += exp((double)x[i] - mx);
+    if (arg) *arg = a;
+    return mx + log(s);
+}
+
+double stats_nll(const float *logits, int vocab, int target) {
+    return log_sum_exp(logits, vocab, NULL) - (double)logits[target];
+}
+
+void stats_compare_logits(const float *ref, const float *codec, int vocab, int target, stats_token *out) {
+    int tr, tc;
+    double lr = log_sum_exp(ref, vocab, &tr), lc = log_sum_exp(codec, vocab, &tc);
+    double kl = 0;
+    for (int i = 0; i < vocab; i++) {
+        double a = (double)ref[i] - lr, b = (double)codec[i] - lc;
+        kl += exp(a) * (a - b);
+    }
+    out->kl = kl;
+    out->nll_ref = lr - (double)ref[target];
+    out->nll_codec = lc - (double)codec[target];
+    out->top_ref = tr;
+    out->top_codec = tc;
+    out->dp_top = exp((double)codec[tr] - lc) - exp((double)ref[tr] - lr);
+}
