@@ -197,7 +197,7 @@ static qb_status parse_greedy(const char *path, const cJSON *g, ExpConfig *c) {
 }
 
 static qb_status parse_ppl(const char *path, const cJSON *p, ExpConfig *c) {
-    static const char *const keys[] = {"corpus", "corpus_ids", "window", "stride", "max_tokens", NULL};
+    static const char *const keys[] = {"corpus", "corpus_ids", "window", "stride", "max_tokens", "documents", NULL};
     if (!cJSON_IsObject(p)) return qb_errorf(QB_ERR_INPUT, "%s: perplexity: expected an object", path);
     qb_status st = check_keys(path, "perplexity", p, keys);
     if (st) return st;
@@ -219,6 +219,14 @@ static qb_status parse_ppl(const char *path, const cJSON *p, ExpConfig *c) {
     if ((v = cJSON_GetObjectItemCaseSensitive(p, "max_tokens"))) {
         if ((st = get_int(path, "perplexity.max_tokens", v, 2, 1LL << 40, &x))) return st;
         c->max_tokens = (long)x;
+    }
+    /* How text becomes ids: the file as one string ("text", the default), or each non-empty line as its own
+     * document with BOS and EOS ("lines": the format a model trained on <s> paragraph </s> saw). */
+    if ((v = cJSON_GetObjectItemCaseSensitive(p, "documents"))) {
+        if (!cJSON_IsString(v) || (strcmp(v->valuestring, "text") && strcmp(v->valuestring, "lines")))
+            return qb_errorf(QB_ERR_INPUT, "%s: perplexity.documents: expected \"text\" or \"lines\"", path);
+        if (!a) return qb_errorf(QB_ERR_INPUT, "%s: perplexity.documents needs perplexity.corpus", path);
+        c->corpus_lines = !strcmp(v->valuestring, "lines");
     }
     c->has_ppl = 1;
     return QB_OK;

@@ -40,6 +40,7 @@ typedef struct {
     char *corpus_ids;    /* whitespace-separated ids file, or NULL */
     int window, stride;
     long max_tokens;     /* 0 = whole corpus */
+    int corpus_lines;    /* documents "lines": each non-empty line is one <s> … </s> document */
     /* speed */
     int has_speed;
     int speed_prompt_tokens, speed_decode_tokens, speed_repeats;

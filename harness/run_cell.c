@@ -71,6 +71,48 @@ static qb_status encode_corpus(const Tokenizer *tok, const char *text, size_t le
     return QB_OK;
 }
 
+/* Encodes each non-empty line as one document, BOS + line + EOS, concatenated, until max_tokens. */
+static qb_status encode_corpus_lines(const Tokenizer *tok, const char *text, size_t len, long max_tokens, int **ids,
+                                     int *n) {
+    size_t cap = 1 << 16;
+    int *all = qb_malloc(cap * sizeof(int), "corpus ids"), count = 0;
+    if (!all) return QB_ERR_NOMEM;
+    int eos = tok_eos_id(tok);
+    for (size_t a = 0; a < len && (max_tokens <= 0 || count < max_tokens);) {
+        size_t b = a;
+        while (b < len && text[b] != '\n') b++;
+        size_t e = b;
+        while (e > a && (text[e - 1] == '\r' || text[e - 1] == ' ')) e--;
+        if (e > a) {
+            int *line = NULL, nl = 0;
+            qb_status st = tok_encode(tok, text + a, e - a, 1, &line, &nl);
+            if (st) {
+                free(all);
+                return st;
+            }
+            if ((size_t)count + (size_t)nl + 1 > cap) {
+                while ((size_t)count + (size_t)nl + 1 > cap) cap *= 2;
+                int *grown = realloc(all, cap * sizeof(int));
+                if (!grown) {
+                    free(line);
+                    free(all);
+                    return qb_errorf(QB_ERR_NOMEM, "out of memory encoding the corpus");
+                }
+                all = grown;
+            }
+            memcpy(all + count, line, (size_t)nl * sizeof(int));
+            count += nl;
+            if (eos >= 0) all[count++] = eos;
+            free(line);
+        }
+        a = b + 1;
+    }
+    if (max_tokens > 0 && count > max_tokens) count = (int)max_tokens;
+    *ids = all;
+    *n = count;
+    return QB_OK;
+}
+
 qb_status work_build(const ExpConfig *cfg, const ExpModel *model, int threads, Workload *w) {
     memset(w, 0, sizeof *w);
     w->cfg = cfg;
@@ -147,7 +189,8 @@ qb_status work_build(const ExpConfig *cfg, const ExpModel *model, int threads, W
             char *text;
             size_t len;
             if ((st = qb_read_file(cfg->corpus, &text, &len, (size_t)1 << 31))) goto done;
-            st = encode_corpus(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus);
+            st = cfg->corpus_lines ? encode_corpus_lines(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus)
+                                   : encode_corpus(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus);
             free(text);
             if (st) goto done;
         } else {

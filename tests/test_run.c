@@ -307,6 +307,51 @@ START_TEST(crashing_cell_fails_alone) {
 }
 END_TEST
 
+/* documents "lines": every non-empty line of the corpus becomes BOS + line + EOS (austen-toy's training
+ * format); the scored token count follows from that encoding, and fp32 against itself stays exact. */
+START_TEST(corpus_as_lines) {
+    char cfg[300], out[300], corpus[300];
+    path(corpus, sizeof corpus, "corpus.txt");
+    write_file(corpus, "Anne was glad.\n\nShe walked to the house.\n");
+    path(cfg, sizeof cfg, "lines.json");
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"name\": \"lines\", \"models\": [{\"label\": \"austen\", \"path\": \"models/austen-toy\"}],"
+             " \"codecs\": [\"fp32\"], \"perplexity\": {\"corpus\": \"%s\", \"documents\": \"lines\","
+             " \"window\": 64}, \"threads\": 1, \"seed\": 1}",
+             corpus);
+    write_file(cfg, text);
+    path(out, sizeof out, "lines.h5");
+    const char *args[] = {"run", cfg, "--out", out, "--fresh", NULL};
+    ck_assert_msg(run(args, NULL) == 0, "run failed (see %s/log)", dir);
+    SummaryRow *rows;
+    ck_assert_int_eq(read_rows(out, &rows), 1);
+    /* the same two lines through the tokenizer, each with BOS and EOS: the targets are all but the first */
+    const char *tok_args[] = {"tokenize", "--model", "models/austen-toy", "--bos", "--text", "Anne was glad.", NULL};
+    ck_assert_int_eq(run(tok_args, NULL), 0);
+    char log[300], buf[4096];
+    path(log, sizeof log, "log");
+    FILE *f = fopen(log, "r");
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    int n1 = 0;
+    for (char *p = strtok(buf, " \n"); p; p = strtok(NULL, " \n")) n1++;
+    const char *tok_args2[] = {"tokenize", "--model", "models/austen-toy", "--bos", "--text", "She walked to the house.", NULL};
+    ck_assert_int_eq(run(tok_args2, NULL), 0);
+    f = fopen(log, "r");
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    int n2 = 0;
+    for (char *p = strtok(buf, " \n"); p; p = strtok(NULL, " \n")) n2++;
+    ck_assert_msg(rows[0].n_tokens == (n1 + 1) + (n2 + 1) - 1, "scored %lld tokens, expected %d",
+                  (long long)rows[0].n_tokens, n1 + n2 + 1);
+    ck_assert(rows[0].delta_ppl == 0 && rows[0].kl_mean == 0 && isfinite(rows[0].ppl));
+    free(rows);
+}
+END_TEST
+
 START_TEST(errors_name_the_culprit) {
     char bad[300], out[300];
     path(bad, sizeof bad, "bad.json");
@@ -354,6 +399,7 @@ static Suite *run_suite(void) {
     tcase_add_test(tc, kill_and_resume);
     tcase_add_test(tc, shards_merge);
     tcase_add_test(tc, crashing_cell_fails_alone);
+    tcase_add_test(tc, corpus_as_lines);
     tcase_add_test(tc, errors_name_the_culprit);
     suite_add_tcase(s, tc);
     return s;
