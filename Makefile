@@ -51,7 +51,7 @@ test: $(BUILD)/qinsbench $(TEST_BIN)
 # AddressSanitizer + UBSan build of the same tests (separate build directory). CK_FORK=no keeps ASan's
 # leak checker meaningful inside Check's test cases.
 test-asan:
-	$(MAKE) BUILD=$(BUILD)-asan OPT="-O1 -fno-omit-frame-pointer" \
+	CK_FORK=no $(MAKE) BUILD=$(BUILD)-asan OPT="-O1 -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
 deps:
