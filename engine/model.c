@@ -490,6 +490,8 @@ static void attention(const Model *m, RunState *s, int layer, int pos0, int n) {
             for (int j = lo; j <= pos; j++) {
                 const float *k = kv_key(m, s, layer, j, kvh, tmp);
                 float dot = 0.0f;
+                /* a vector reduction: a fixed order for a given build, so still deterministic */
+#pragma omp simd reduction(+ : dot)
                 for (int i = 0; i < hd; i++) dot += q[i] * k[i];
                 scores[j] = dot * scale;
                 if (scores[j] > maxv) maxv = scores[j];
@@ -504,6 +506,7 @@ static void attention(const Model *m, RunState *s, int layer, int pos0, int n) {
             for (int j = lo; j <= pos; j++) {
                 const float *v = kv_value(m, s, layer, j, kvh, tmp);
                 float p = scores[j] * inv;
+#pragma omp simd
                 for (int i = 0; i < hd; i++) acc[i] += p * v[i];
             }
             memcpy(s->att_out + (size_t)t * H * hd + (size_t)h * hd, acc, (size_t)hd * sizeof(float));
