@@ -2,6 +2,8 @@
  * model.safetensors, or model-0000K-of-0000N.safetensors shards listed by model.safetensors.index.json. */
 #include "checkpoint.h"
 
+#include "config.h"
+
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,11 @@ static qb_status read_index(Checkpoint *ck, const char *index_path) {
         cJSON_Delete(root);
         return qb_errorf(QB_ERR_INPUT, "%s: not a valid JSON object", index_path);
     }
+    const char *dup = config_duplicate_key(root);
+    if (dup) {
+        cJSON_Delete(root);
+        return qb_errorf(QB_ERR_INPUT, "%s: key \"%s\" appears twice in one object", index_path, dup);
+    }
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!wm || !cJSON_IsObject(wm)) {
         cJSON_Delete(root);
@@ -100,11 +107,11 @@ qb_status ckpt_open(const char *dir, Checkpoint *ck) {
     qb_status st = QB_OK;
     if (!index || !single) {
         st = QB_ERR_NOMEM;
-    } else if (qb_file_exists(index)) {
-        st = read_index(ck, index);
-    } else if (qb_file_exists(single)) {
+    } else if (qb_file_exists(single)) { /* transformers' order: the single file first, then the index */
         int fi;
         st = open_file(ck, "model.safetensors", &fi);
+    } else if (qb_file_exists(index)) {
+        st = read_index(ck, index);
     } else {
         st = qb_errorf(QB_ERR_INPUT, "%s: no model.safetensors or model.safetensors.index.json", dir);
     }

@@ -124,6 +124,19 @@ static qb_status get_factor_list(const char *path, const cJSON *rs, const char *
     return QB_OK;
 }
 
+const char *config_duplicate_key(const cJSON *obj) {
+    for (const cJSON *a = obj ? obj->child : NULL; a; a = a->next) {
+        if (cJSON_IsObject(obj))
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (a->string && b->string && !strcmp(a->string, b->string)) return a->string;
+        if (cJSON_IsObject(a) || cJSON_IsArray(a)) {
+            const char *d = config_duplicate_key(a);
+            if (d) return d;
+        }
+    }
+    return NULL;
+}
+
 qb_status config_parse(const char *path, const char *json, Config *c) {
     memset(c, 0, sizeof *c);
     c->bos_id = -1;
@@ -135,12 +148,11 @@ qb_status config_parse(const char *path, const char *json, Config *c) {
         return qb_errorf(QB_ERR_INPUT, "%s: not a JSON object", path);
     }
     /* Python's json keeps the last of duplicated keys and cJSON the first: refuse rather than guess. */
-    for (const cJSON *a = root->child; a; a = a->next)
-        for (const cJSON *b = a->next; b; b = b->next)
-            if (a->string && b->string && !strcmp(a->string, b->string)) {
-                st = qb_errorf(QB_ERR_INPUT, "%s: key \"%s\" appears twice", path, a->string);
-                goto done;
-            }
+    const char *dup = config_duplicate_key(root);
+    if (dup) {
+        st = qb_errorf(QB_ERR_INPUT, "%s: key \"%s\" appears twice in one object", path, dup);
+        goto done;
+    }
     const int BIG = 1 << 24;
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (mt && !(cJSON_IsString(mt) && !strcmp(mt->valuestring, "phi3"))) {
@@ -167,30 +179,48 @@ qb_status config_parse(const char *path, const char *json, Config *c) {
                        cJSON_IsString(hact) ? hact->valuestring : "(not a string)");
         goto done;
     }
-    const cJSON *ab = cJSON_GetObjectItemCaseSensitive(root, "attention_bias");
-    if (ab && cJSON_IsTrue(ab)) {
-        st = qb_errorf(QB_ERR_UNSUPPORTED, "%s: attention_bias = true is not supported", path);
-        goto done;
-    }
+    /* attention_bias: Phi-3's projections have no bias whatever the config says (transformers ignores it) */
 
     /* LongRoPE and RoPE parameters: top-level keys, possibly overridden by the newer rope_parameters /
      * rope_scaling object. */
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
     if (!rs || cJSON_IsNull(rs)) rs = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
-    if (rs && cJSON_IsNull(rs)) rs = NULL;
+    if (rs && (cJSON_IsNull(rs) || (cJSON_IsObject(rs) && !rs->child))) rs = NULL; /* {} = none */
     if (rs && !cJSON_IsObject(rs)) {
         st = qb_errorf(QB_ERR_INPUT, "%s: rope_scaling must be an object or null", path);
         goto done;
     }
-    if (get_num(path, root, "rope_theta", 0, 1e-6, 1e30, &theta, &st) < 0) goto done;
-    if (get_num(path, root, "partial_rotary_factor", 0, 1e-6, 1.0, &prf, &st) < 0) goto done;
-    if (get_int(path, root, "original_max_position_embeddings", 0, 1, 1 << 30, &c->orig_max_pos, &st) < 0)
-        goto done;
-    if (rs) {
-        if (get_num(path, rs, "rope_theta", 0, 1e-6, 1e30, &theta, &st) < 0) goto done;
-        if (get_num(path, rs, "partial_rotary_factor", 0, 1e-6, 1.0, &prf, &st) < 0) goto done;
-        if (get_int(path, rs, "original_max_position_embeddings", 0, 1, 1 << 30, &c->orig_max_pos, &st) < 0)
+    /* rope_theta, partial_rotary_factor and original_max_position_embeddings may stand at the top level,
+     * inside the rope object (newer transformers write them there too), or both. transformers takes the
+     * top-level value; two different values are refused rather than guessed between. */
+    {
+        static const struct {
+            const char *key;
+            double lo, hi, def;
+        } keys[3] = {{"rope_theta", 1e-6, 1e30, 10000.0},
+                     {"partial_rotary_factor", 1e-6, 1.0, 1.0},
+                     {"original_max_position_embeddings", 1, 1 << 30, 4096.0}};
+        double val[3];
+        for (int k = 0; k < 3; k++) {
+            double top = 0, in = 0;
+            int has_top = get_num(path, root, keys[k].key, 0, keys[k].lo, keys[k].hi, &top, &st);
+            int has_in = rs ? get_num(path, rs, keys[k].key, 0, keys[k].lo, keys[k].hi, &in, &st) : 0;
+            if (has_top < 0 || has_in < 0) goto done;
+            if (has_top && has_in && top != in) {
+                st = qb_errorf(QB_ERR_INPUT, "%s: %s is %.17g at the top level but %.17g inside rope_scaling", path,
+                               keys[k].key, top, in);
+                goto done;
+            }
+            /* absent everywhere: Phi3Config's defaults (original_max_position_embeddings 4096) */
+            val[k] = has_top ? top : has_in ? in : keys[k].def;
+        }
+        theta = val[0];
+        prf = val[1];
+        if (val[2] != floor(val[2])) {
+            st = qb_errorf(QB_ERR_INPUT, "%s: original_max_position_embeddings must be an integer", path);
             goto done;
+        }
+        c->orig_max_pos = (int)val[2];
     }
     c->rope_theta = theta;
     c->partial_rotary = prf;
@@ -226,12 +256,8 @@ qb_status config_parse(const char *path, const char *json, Config *c) {
             st = qb_errorf(QB_ERR_INPUT, "%s: rope_scaling has no \"type\" or \"rope_type\" string", path);
             goto done;
         }
-        if (!strcmp(type->valuestring, "longrope")) {
+        if (!strcmp(type->valuestring, "longrope") || !strcmp(type->valuestring, "su")) { /* "su": its old name */
             c->longrope = 1;
-            if (c->orig_max_pos == 0) {
-                st = qb_errorf(QB_ERR_INPUT, "%s: longrope needs original_max_position_embeddings", path);
-                goto done;
-            }
             if ((st = get_factor_list(path, rs, "short_factor", c->rotary_dim / 2, &c->short_factor)) ||
                 (st = get_factor_list(path, rs, "long_factor", c->rotary_dim / 2, &c->long_factor)))
                 goto done;
@@ -241,7 +267,10 @@ qb_status config_parse(const char *path, const char *json, Config *c) {
             if (has_af) {
                 c->attention_factor = af;
             } else {
+                /* transformers 5 takes rope_scaling.factor when given, else max / original_max */
                 double factor = (double)c->max_pos / (double)c->orig_max_pos;
+                int has_factor = get_num(path, rs, "factor", 0, 1e-6, 1e9, &factor, &st);
+                if (has_factor < 0) goto done;
                 c->attention_factor = factor <= 1.0 ? 1.0 : sqrt(1.0 + log(factor) / log((double)c->orig_max_pos));
             }
         } else if (!strcmp(type->valuestring, "default")) {

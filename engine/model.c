@@ -13,6 +13,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 
@@ -301,8 +302,14 @@ static qb_status ensure_cap(RunState *s, const Model *m, int n) {
         {&s->sin, (size_t)c->rotary_dim / 2},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        size_t bytes;
         free(*bufs[i].p);
-        *bufs[i].p = qb_aligned_alloc(N * bufs[i].per_token * sizeof(float), "activations");
+        *bufs[i].p = NULL;
+        if (qb_mul_overflow(N, bufs[i].per_token * sizeof(float), &bytes)) {
+            s->cap = 0;
+            return qb_errorf(QB_ERR_INPUT, "a forward of %d tokens is too large", n);
+        }
+        *bufs[i].p = qb_aligned_alloc(bytes, "activations");
         if (!*bufs[i].p) {
             s->cap = 0;
             return QB_ERR_NOMEM;
@@ -315,16 +322,26 @@ static qb_status ensure_cap(RunState *s, const Model *m, int n) {
 qb_status runstate_build(RunState *s, const Model *m) {
     memset(s, 0, sizeof *s);
     const Config *c = &m->config;
-    size_t kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim;
-    size_t slots = (size_t)c->n_layers * (size_t)m->ctx * kvd;
+    size_t kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim, slots, kv_bytes, nscale = 0;
+    size_t per_elem = kv_elem_bytes_k(m->kv) + kv_elem_bytes_v(m->kv);
+    if (qb_mul_overflow((size_t)c->n_layers * (size_t)m->ctx, kvd, &slots) || qb_mul_overflow(slots, per_elem, &kv_bytes))
+        return qb_errorf(QB_ERR_INPUT, "a context of %d tokens: the KV cache size overflows", m->ctx);
+    if (m->kv == KV_QINS_V) {
+        nscale = (size_t)c->n_layers * (size_t)m->ctx * (size_t)c->n_kv_heads;
+        kv_bytes += nscale * sizeof(float);
+    }
+    /* A context the machine cannot hold is the caller's choice to correct, not an internal failure. */
+    uint64_t phys = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+    if (phys > 0 && kv_bytes > phys)
+        return qb_errorf(QB_ERR_INPUT, "a context of %d tokens needs %zu bytes of KV cache, more than this machine's "
+                         "%llu bytes of memory (--ctx)", m->ctx, kv_bytes, (unsigned long long)phys);
     s->key_cache = qb_calloc(slots, kv_elem_bytes_k(m->kv), "key cache");
     s->value_cache = qb_calloc(slots, kv_elem_bytes_v(m->kv), "value cache");
-    s->att = qb_calloc((size_t)m->threads * (size_t)m->ctx, sizeof(float), "attention scores");
-    s->kv_bytes = slots * (kv_elem_bytes_k(m->kv) + kv_elem_bytes_v(m->kv));
+    /* per thread: one row of attention scores, and two head vectors of scratch */
+    s->att = qb_calloc((size_t)m->threads, ((size_t)m->ctx + 2 * (size_t)c->head_dim) * sizeof(float), "attention scratch");
+    s->kv_bytes = kv_bytes;
     if (m->kv == KV_QINS_V) {
-        size_t nscale = (size_t)c->n_layers * (size_t)m->ctx * (size_t)c->n_kv_heads;
         s->value_scale = qb_calloc(nscale, sizeof(float), "value scales");
-        s->kv_bytes += nscale * sizeof(float);
         if (!s->value_scale) goto fail;
     }
     if (!s->key_cache || !s->value_cache || !s->att) goto fail;
@@ -349,20 +366,21 @@ void runstate_reset(RunState *s) { s->pos = 0; }
 /* Writes one token's keys and values (kvd floats each) for one layer into the cache at position `pos`. */
 static void kv_store(const Model *m, RunState *s, int layer, int pos, const float *k, const float *v) {
     const Config *c = &m->config;
-    const int hd = c->head_dim, kvd = c->n_kv_heads * hd;
-    size_t off = ((size_t)layer * (size_t)m->ctx + (size_t)pos) * (size_t)kvd;
+    const int hd = c->head_dim;
+    const size_t kvd = (size_t)c->n_kv_heads * (size_t)hd;
+    size_t off = ((size_t)layer * (size_t)m->ctx + (size_t)pos) * kvd;
     switch (m->kv) {
     case KV_F32:
-        memcpy((float *)s->key_cache + off, k, (size_t)kvd * sizeof(float));
-        memcpy((float *)s->value_cache + off, v, (size_t)kvd * sizeof(float));
+        memcpy((float *)s->key_cache + off, k, kvd * sizeof(float));
+        memcpy((float *)s->value_cache + off, v, kvd * sizeof(float));
         break;
     case KV_F16:
     case KV_QINS_V: {
         uint16_t *kc = (uint16_t *)s->key_cache + off;
-        for (int i = 0; i < kvd; i++) kc[i] = qb_f32_to_f16(k[i]);
+        for (size_t i = 0; i < kvd; i++) kc[i] = qb_f32_to_f16(k[i]);
         if (m->kv == KV_F16) {
             uint16_t *vc = (uint16_t *)s->value_cache + off;
-            for (int i = 0; i < kvd; i++) vc[i] = qb_f32_to_f16(v[i]);
+            for (size_t i = 0; i < kvd; i++) vc[i] = qb_f32_to_f16(v[i]);
             break;
         }
         /* qins-v: per token and KV head, scale = max|v|; each value stored as (QINS code, sign). */
@@ -388,7 +406,7 @@ static void kv_store(const Model *m, RunState *s, int layer, int pos, const floa
 static inline const float *kv_key(const Model *m, const RunState *s, int layer, int pos, int kvh, float *tmp) {
     const Config *c = &m->config;
     const int hd = c->head_dim;
-    size_t off = ((size_t)layer * (size_t)m->ctx + (size_t)pos) * (size_t)(c->n_kv_heads * hd) + (size_t)kvh * hd;
+    size_t off = ((size_t)layer * (size_t)m->ctx + (size_t)pos) * ((size_t)c->n_kv_heads * hd) + (size_t)kvh * hd;
     if (m->kv == KV_F32) return (const float *)s->key_cache + off;
     const uint16_t *kc = (const uint16_t *)s->key_cache + off;
     for (int i = 0; i < hd; i++) tmp[i] = qb_f16_to_f32(kc[i]);
@@ -399,7 +417,7 @@ static inline const float *kv_value(const Model *m, const RunState *s, int layer
     const Config *c = &m->config;
     const int hd = c->head_dim;
     size_t tok = (size_t)layer * (size_t)m->ctx + (size_t)pos;
-    size_t off = tok * (size_t)(c->n_kv_heads * hd) + (size_t)kvh * hd;
+    size_t off = tok * ((size_t)c->n_kv_heads * hd) + (size_t)kvh * hd;
     if (m->kv == KV_F32) return (const float *)s->value_cache + off;
     if (m->kv == KV_F16) {
         const uint16_t *vc = (const uint16_t *)s->value_cache + off;
@@ -476,12 +494,11 @@ static void attention(const Model *m, RunState *s, int layer, int pos0, int n) {
     const int window = c->sliding_window;
 #pragma omp parallel num_threads(m->threads)
     {
-        float *scores = s->att + (size_t)omp_get_thread_num() * (size_t)m->ctx;
-        float *tmp = malloc((size_t)hd * sizeof(float));
-        float *acc = malloc((size_t)hd * sizeof(float));
+        float *scores = s->att + (size_t)omp_get_thread_num() * ((size_t)m->ctx + 2 * (size_t)hd);
+        float *tmp = scores + m->ctx, *acc = tmp + hd;
 #pragma omp for schedule(static)
-        for (int th = 0; th < n * H; th++) {
-            int t = th / H, h = th % H, kvh = h / group;
+        for (int64_t th = 0; th < (int64_t)n * H; th++) {
+            int t = (int)(th / H), h = (int)(th % H), kvh = h / group;
             int pos = pos0 + t;
             /* transformers' sliding-window mask keeps keys j with pos − j < window */
             int lo = (window > 0 && pos - window + 1 > 0) ? pos - window + 1 : 0;
@@ -511,8 +528,6 @@ static void attention(const Model *m, RunState *s, int layer, int pos0, int n) {
             }
             memcpy(s->att_out + (size_t)t * H * hd + (size_t)h * hd, acc, (size_t)hd * sizeof(float));
         }
-        free(tmp);
-        free(acc);
     }
 }
 

@@ -308,7 +308,8 @@ qb_status st_open(const char *path, st_file *out) {
     f.fd = -1;
     if (!(f.path = strdup(path))) return qb_errorf(QB_ERR_NOMEM, "%s: out of memory", path);
     qb_status st = QB_OK;
-    f.fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO would otherwise wait forever for a writer; a regular file ignores it */
+    f.fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f.fd < 0) {
         st = qb_errorf(QB_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
         goto fail;

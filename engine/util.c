@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -82,12 +83,18 @@ int qb_mul_overflow(size_t a, size_t b, size_t *out) {
 qb_status qb_read_file(const char *path, char **out, size_t *len, size_t max_bytes) {
     *out = NULL;
     if (len) *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return qb_errorf(QB_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    /* O_NONBLOCK so that a FIFO in place of the file cannot hang us before the regular-file check */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return qb_errorf(QB_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
         return qb_errorf(QB_ERR_INPUT, "%s: not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return qb_errorf(QB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     if ((uint64_t)sb.st_size > max_bytes) {
         fclose(f);

@@ -43,7 +43,15 @@ int qb_main(int argc, char **argv) {
         return 0;
     }
     for (const qb_command *c = qb_commands; c->name; c++)
-        if (!strcmp(argv[1], c->name)) return c->fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], c->name)) {
+            int rc = c->fn(argc - 1, argv + 1);
+            /* output that never reached its destination (a full disk, a closed pipe) is a failure */
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "qinsbench %s: writing the output failed\n", c->name);
+                return rc ? rc : 2;
+            }
+            return rc;
+        }
     fprintf(stderr, "qinsbench: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -59,8 +59,12 @@ static int split_codecs(const char *text, char specs[][96], int max) {
     for (char *item = strtok_r(dup, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         if (strchr(item, '=') && !strchr(item, ':') && n > 0) {
             size_t len = strlen(specs[n - 1]);
+            if (len + 1 + strlen(item) >= 96) {
+                n = -1;
+                break;
+            }
             snprintf(specs[n - 1] + len, 96 - len, ",%s", item);
-        } else if (n < max) {
+        } else if (n < max && strlen(item) < 96) {
             snprintf(specs[n++], 96, "%s", item);
         } else {
             n = -1;
@@ -107,7 +111,7 @@ static void bench_ids(int *ids, int n, int vocab) {
     uint64_t x = 12345;
     for (int i = 0; i < n; i++) {
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-        ids[i] = 1 + (int)((x >> 33) % (uint64_t)(vocab - 1));
+        ids[i] = vocab > 1 ? 1 + (int)((x >> 33) % (uint64_t)(vocab - 1)) : 0;
     }
 }
 
@@ -156,6 +160,8 @@ static int child_main(int fd, const char *model_dir, const char *codec, const ch
     qb_status st = model_load(model_dir, &mo, &m);
     if (st) {
         snprintf(row.error, sizeof row.error, "%s", qb_last_error());
+        for (char *q = row.error; *q; q++)
+            if (*q == '"' || *q == '\\' || *q == '\n') *q = '\'';
         return write(fd, &row, sizeof row) == (ssize_t)sizeof row ? 1 : 2;
     }
     const WeightBytes *b = &m.bytes;
@@ -175,6 +181,8 @@ static int child_main(int fd, const char *model_dir, const char *codec, const ch
             st = run_test(&m, threads[ti], r.n_prompt, r.n_gen, reps, ts);
             if (st) {
                 snprintf(r.error, sizeof r.error, "%s", qb_last_error());
+                for (char *q = r.error; *q; q++)
+                    if (*q == '"' || *q == '\\' || *q == '\n') *q = '\''; /* keeps CSV and JSON well-formed */
             } else {
                 r.ok = 1;
                 stats(ts, reps, &r);
@@ -296,7 +304,7 @@ int cmd_bench(int argc, char **argv) {
     if (!ea.model) return opts_fail(argv[0], usage, "--model is required");
     char specs[MAX_CODECS][96];
     int nc = split_codecs(codec_list, specs, MAX_CODECS);
-    if (nc <= 0) return opts_fail(argv[0], usage, "--codec: between 1 and %d specs", MAX_CODECS);
+    if (nc <= 0) return opts_fail(argv[0], usage, "--codec: between 1 and %d specs of under 96 characters", MAX_CODECS);
     /* Check every spec and the kv mode before any long work. */
     for (int i = 0; i < nc; i++) {
         CodecSpec cs;
@@ -316,6 +324,7 @@ int cmd_bench(int argc, char **argv) {
     }
     int max_rows = nc * nt * (npp + ntg);
     BenchRow *rows = calloc((size_t)max_rows, sizeof *rows);
+    if (!rows) return opts_fail(argv[0], usage, "out of memory");
     int n_rows = 0, failed = 0;
     fflush(stdout);
     for (int c = 0; c < nc; c++) {
@@ -326,6 +335,13 @@ int cmd_bench(int argc, char **argv) {
         }
         fprintf(stderr, "bench: %s …\n", specs[c]);
         pid_t pid = fork();
+        if (pid < 0) {
+            close(fds[0]);
+            close(fds[1]);
+            fprintf(stderr, "qinsbench bench: fork failed\n");
+            failed = 1;
+            break;
+        }
         if (pid == 0) {
             close(fds[0]);
             _exit(child_main(fds[1], ea.model, specs[c], ea.mo.kv, threads, nt, pp, npp, tg, ntg, (int)reps, bw));

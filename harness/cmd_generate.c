@@ -96,13 +96,15 @@ int cmd_generate(int argc, char **argv) {
     StreamCtx sc = {0};
     /* The tokenizer is needed for text in or text out; ids in + ids out works without one. */
     if (prompt || !print_ids) {
-        st = tok_load_dir(ea.model, &tok);
-        if (st && !prompt) { /* ids with no tokenizer: fall back to printing ids */
-            tok = NULL;
+        char *tok_path = qb_path_join(ea.model, "tokenizer.json");
+        int absent = tok_path && !qb_file_exists(tok_path);
+        free(tok_path);
+        if (absent && !prompt) { /* ids in, no tokenizer: the output can only be ids */
+            fprintf(stderr, "qinsbench generate: %s has no tokenizer.json; printing ids\n", ea.model);
             print_ids = 1;
-            st = QB_OK;
+        } else if ((st = tok_load_dir(ea.model, &tok))) {
+            goto done;
         }
-        if (st) goto done;
     }
     if (prompt)
         st = chat ? tok_encode_chat(tok, system, prompt, &ids, &n) : tok_encode(tok, prompt, strlen(prompt), -1, &ids, &n);

@@ -206,6 +206,42 @@ START_TEST(test_bad_config) {
 }
 END_TEST
 
+/* RoPE parameters: the top-level value wins, the rope object's is used when alone, Phi3Config's default
+ * original_max (4096) when absent everywhere, conflicting values are refused; rope_scaling.factor sets the
+ * attention factor when given (transformers 5). */
+#define ROPE_BASE "{\"hidden_size\":64,\"intermediate_size\":160,\"num_hidden_layers\":2,\"num_attention_heads\":4," \
+                  "\"vocab_size\":512,\"max_position_embeddings\":2048,"
+#define FACTORS "\"short_factor\":[1,1,1,1,1,1,1,1],\"long_factor\":[2,2,2,2,2,2,2,2]"
+START_TEST(test_rope_parameters) {
+    Config c;
+    /* only inside rope_scaling */
+    ck_assert_msg(config_parse("c.json", ROPE_BASE "\"rope_scaling\":{\"type\":\"longrope\"," FACTORS
+                                           ",\"original_max_position_embeddings\":64}}", &c) == QB_OK, "%s", qb_last_error());
+    ck_assert_int_eq(c.orig_max_pos, 64);
+    ck_assert(fabs(c.attention_factor - sqrt(1 + log(32.0) / log(64.0))) < 1e-12);
+    config_free(&c);
+    /* absent everywhere: 4096, so max 2048 gives no scaling */
+    ck_assert(config_parse("c.json", ROPE_BASE "\"rope_scaling\":{\"type\":\"longrope\"," FACTORS "}}", &c) == QB_OK);
+    ck_assert_int_eq(c.orig_max_pos, 4096);
+    ck_assert(c.attention_factor == 1.0);
+    config_free(&c);
+    /* factor given */
+    ck_assert(config_parse("c.json", ROPE_BASE "\"original_max_position_embeddings\":64,\"rope_scaling\":{\"type\":"
+                                   "\"longrope\",\"factor\":4," FACTORS "}}", &c) == QB_OK);
+    ck_assert(fabs(c.attention_factor - sqrt(1 + log(4.0) / log(64.0))) < 1e-12);
+    config_free(&c);
+    /* conflicting */
+    ck_assert_int_eq(config_parse("c.json", ROPE_BASE "\"original_max_position_embeddings\":8,\"rope_scaling\":{\"type\":"
+                                          "\"longrope\"," FACTORS ",\"original_max_position_embeddings\":32}}", &c),
+                     QB_ERR_INPUT);
+    ck_assert(strstr(qb_last_error(), "c.json: original_max_position_embeddings") != NULL);
+    /* a duplicate inside a nested object */
+    ck_assert_int_eq(config_parse("c.json", ROPE_BASE "\"rope_scaling\":{\"type\":\"longrope\",\"type\":\"longrope\","
+                                          FACTORS "}}", &c), QB_ERR_INPUT);
+    ck_assert(strstr(qb_last_error(), "appears twice") != NULL);
+}
+END_TEST
+
 START_TEST(test_missing_dir) {
     Model m;
     ModelOptions o = {0};
@@ -242,6 +278,7 @@ Suite *engine_suite(void) {
     TCase *bad = tcase_create("bad input");
     tcase_set_timeout(bad, 60);
     tcase_add_loop_test(bad, test_bad_config, 0, (int)(sizeof bad_configs / sizeof bad_configs[0]));
+    tcase_add_test(bad, test_rope_parameters);
     tcase_add_test(bad, test_missing_dir);
     tcase_add_test(bad, test_token_out_of_vocab);
     suite_add_tcase(s, bad);
