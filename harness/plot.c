@@ -1,0 +1,591 @@
+/* plot.c — `qinsbench plot`'s charts (see plot.h). All numbers come from the results file (and, for the
+ * memory-bandwidth bound, from a bench CSV); they are sent to one gnuplot process as inline datablocks, and
+ * every chart is drawn as PNG and SVG. Charts whose data the run did not measure (e.g. no speed workload)
+ * are skipped with a line on the log, not drawn empty. */
+#include "plot.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot_gp.h"
+
+#define MAX_MODELS 32
+#define MAX_LABELS 256
+#define MIB (1024.0 * 1024.0)
+
+/* ---- bench CSV ---- */
+
+/* Splits one CSV line into at most max fields in place (double-quoted fields may hold commas). */
+static int csv_split(char *line, char **f, int max) {
+    int n = 0;
+    char *p = line;
+    while (n < max) {
+        if (*p == '"') {
+            char *start = ++p, *w = p;
+            while (*p && !(*p == '"' && p[1] != '"')) {
+                if (*p == '"') p++; /* "" inside quotes */
+                *w++ = *p++;
+            }
+            if (*p == '"') p++;
+            f[n++] = start;
+            *w = 0;
+            if (*p == ',') p++;
+            else break;
+        } else {
+            f[n++] = p;
+            char *c = strchr(p, ',');
+            if (!c) break;
+            *c = 0;
+            p = c + 1;
+        }
+    }
+    return n;
+}
+
+qb_status bench_load(const char *path, BenchFile *b) {
+    memset(b, 0, sizeof *b);
+    char *text;
+    size_t len;
+    qb_status st = qb_read_file(path, &text, &len, 64u << 20);
+    if (st) return st;
+    static const char header[] = "model,codec,model_size,model_n_params,n_threads,n_prompt,n_gen,test,avg_ts,"
+                                 "stddev_ts,min_ts,max_ts,bw_gbs,bytes_per_token,bound_ts,bw_ratio,peak_rss,error";
+    if (strncmp(text, header, sizeof header - 1) || (text[sizeof header - 1] != '\n' && text[sizeof header - 1] != '\r')) {
+        free(text);
+        return qb_errorf(QB_ERR_INPUT, "%s: not a `qinsbench bench --format csv` file (header)", path);
+    }
+    int cap = 0, line_no = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line && !st; line = strtok_r(NULL, "\n", &save)) {
+        if (line_no++ == 0) continue;
+        char *f[24];
+        int n = csv_split(line, f, 24);
+        if (n < 18) {
+            st = qb_errorf(QB_ERR_INPUT, "%s: line %d: expected 18 fields, found %d", path, line_no, n);
+            break;
+        }
+        if (b->n == cap) {
+            cap = cap ? 2 * cap : 16;
+            BenchRow *r = realloc(b->rows, (size_t)cap * sizeof *r);
+            if (!r) {
+                st = qb_errorf(QB_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            b->rows = r;
+        }
+        BenchRow *r = &b->rows[b->n++];
+        snprintf(r->model, sizeof r->model, "%s", f[0]);
+        snprintf(r->codec, sizeof r->codec, "%s", f[1]);
+        snprintf(r->test, sizeof r->test, "%.2s", f[7]);
+        r->avg_ts = strtod(f[8], NULL);
+        r->bound_ts = strtod(f[14], NULL);
+        if (!(r->bound_ts > 0)) r->bound_ts = NAN;
+    }
+    free(text);
+    if (st) bench_free(b);
+    return st;
+}
+
+void bench_free(BenchFile *b) {
+    free(b->rows);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- helpers ---- */
+
+void plot_chart_name(const RdFile *f, const char *kind, const char *model, char *buf, size_t n) {
+    snprintf(buf, n, "%s-%s%s%s", f->config_name[0] ? f->config_name : "results", kind, model ? "-" : "",
+             model ? model : "");
+    for (char *p = buf; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              *p == '.' || *p == '-'))
+            *p = '_';
+}
+
+/* The x-axis label of a row: the codec spec, with the KV mode when it is not the default. */
+static void row_label(const SummaryRow *r, char *buf, size_t n) {
+    char c[160];
+    gp_str(r->codec, c, sizeof c);
+    if (!strcmp(r->kv, "f32")) snprintf(buf, n, "%s", c);
+    else snprintf(buf, n, "%s [kv %s]", c, r->kv);
+}
+
+typedef struct {
+    const char *models[MAX_MODELS];
+    size_t n_models;
+    char labels[MAX_LABELS][192];
+    int n_labels;
+} Axes;
+
+static int label_index(Axes *a, const SummaryRow *r) {
+    char l[192];
+    row_label(r, l, sizeof l);
+    for (int i = 0; i < a->n_labels; i++)
+        if (!strcmp(a->labels[i], l)) return i;
+    if (a->n_labels == MAX_LABELS) return -1;
+    snprintf(a->labels[a->n_labels], sizeof a->labels[0], "%s", l);
+    return a->n_labels++;
+}
+
+static void axes_build(const RdFile *f, Axes *a) {
+    memset(a, 0, sizeof *a);
+    a->n_models = rd_models(f, a->models, MAX_MODELS);
+    for (size_t i = 0; i < f->n; i++) label_index(a, &f->rows[i]);
+}
+
+/* "set xtics (…)" for the codec labels at 0, 1, … */
+static void xtics(FILE *b, const Axes *a) {
+    fputs("set xtics rotate by -30 left (", b);
+    for (int i = 0; i < a->n_labels; i++) fprintf(b, "%s\"%s\" %d", i ? ", " : "", a->labels[i], i);
+    fprintf(b, ")\nset xrange [-0.7:%d.7]\n", a->n_labels - 1);
+}
+
+static const char *palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+                                "#7f7f7f", "#bcbd22", "#17becf"};
+#define COLOR(i) palette[(i) % (int)(sizeof palette / sizeof *palette)]
+
+/* Wide enough that every bar of a grouped chart (labels × models) stays readable. */
+static int chart_width(const Axes *a, int min, int panels) {
+    int w = 300 * panels + a->n_labels * (int)(a->n_models ? a->n_models : 1) * 14 * panels;
+    return w < min ? min : w > 4000 ? 4000 : w;
+}
+
+/* Grouped bars with error bars: one datablock per model named PREFIX<m> holding "x y lo hi" rows. */
+static int grouped_blocks(Gp *g, const RdFile *f, const Axes *a, const char *prefix, size_t yoff, size_t looff,
+                          size_t hioff, double scale) {
+    int any = 0;
+    double w = 0.8 / (double)(a->n_models ? a->n_models : 1);
+    for (size_t m = 0; m < a->n_models; m++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%zu", prefix, m);
+        gp_block_begin(g, name);
+        for (size_t i = 0; i < f->n; i++) {
+            const SummaryRow *r = &f->rows[i];
+            if (strcmp(r->model, a->models[m]) || !rd_ok(r)) continue;
+            double y = *(const double *)((const char *)r + yoff) * scale;
+            double lo = looff ? *(const double *)((const char *)r + looff) * scale : y;
+            double hi = hioff ? *(const double *)((const char *)r + hioff) * scale : y;
+            if (!isfinite(y)) continue;
+            if (!isfinite(lo)) lo = y;
+            if (!isfinite(hi)) hi = y;
+            double x = label_index((Axes *)a, r) + (m - (a->n_models - 1) / 2.0) * w;
+            fprintf(g->pipe, "%.6f %.9g %.9g %.9g\n", x, y, lo, hi);
+            any = 1;
+        }
+        fprintf(g->pipe, "NaN NaN NaN NaN\n"); /* an all-NaN block still parses when a model has no rows */
+        gp_block_end(g);
+    }
+    return any;
+}
+
+static void grouped_plot(FILE *b, const Axes *a, const char *prefix, const char *what) {
+    double w = 0.8 / (double)(a->n_models ? a->n_models : 1);
+    fprintf(b, "set boxwidth %.4f absolute\nset style fill solid 0.55 border -1\nplot ", w * 0.95);
+    for (size_t m = 0; m < a->n_models; m++) {
+        char mm[96];
+        gp_str(a->models[m], mm, sizeof mm);
+        fprintf(b, "%s$%s%zu using 1:2 with boxes lc rgb '%s' title \"%s\", "
+                   "$%s%zu using 1:2:3:4 with yerrorbars lc rgb 'black' pt 0 lw 1.2 title \"%s\"",
+                m ? ", \\\n  " : "", prefix, m, COLOR(m), mm, prefix, m, m + 1 == a->n_models ? what : "");
+    }
+    fputs("\n", b);
+}
+
+/* ---- the charts ---- */
+
+static void chart_match(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
+    if (!grouped_blocks(g, f, a, "match", offsetof(SummaryRow, match_rate), offsetof(SummaryRow, match_rate_lo),
+                        offsetof(SummaryRow, match_rate_hi), 1.0)) {
+        if (log) fprintf(log, "plot: no greedy workload: match chart skipped\n");
+        return;
+    }
+    char *body;
+    size_t len;
+    FILE *b = open_memstream(&body, &len);
+    const SummaryRow *r0 = &f->rows[0];
+    fprintf(b, "set title \"Greedy match rate vs the fp32 reference — %lld prompts × %lld steps per model (bars: 95%% bootstrap CI over prompts)\"\n",
+            (long long)r0->n_prompts, (long long)r0->steps);
+    fprintf(b, "set ylabel \"greedy match rate (fraction of steps equal to the reference)\"\nset xlabel \"codec spec\"\n"
+               "set yrange [0:1.08]\nset grid ytics\nset key outside right top\nset bmargin 7\n");
+    xtics(b, a);
+    grouped_plot(b, a, "match", "95% CI");
+    fclose(b);
+    char name[256];
+    plot_chart_name(f, "match", NULL, name, sizeof name);
+    gp_chart(g, name, chart_width(a, 1100, 1), 600, body);
+    if (log) fprintf(log, "%s/%s.png\n", g->out_dir, name);
+    free(body);
+}
+
+static void chart_survival(Gp *g, const RdFile *f, const char *model, FILE *log) {
+    char *body;
+    size_t len;
+    FILE *b = open_memstream(&body, &len);
+    int k = 0;
+    int64_t steps = 0;
+    /* Identical curves would hide each other: the legend says which earlier curve a line equals. */
+    double *prev[64] = {0};
+    size_t prev_n[64];
+    char prev_label[64][192];
+    fputs("plot ", b);
+    for (size_t i = 0; i < f->n; i++) {
+        const SummaryRow *r = &f->rows[i];
+        if (strcmp(r->model, model) || !rd_ok(r)) continue;
+        double *s = NULL;
+        size_t n = 0;
+        if (rd_cell(f, r, "greedy/survival", H5T_NATIVE_DOUBLE, (void **)&s, &n) || n == 0) {
+            qb_error_clear();
+            free(s);
+            continue;
+        }
+        char name[32], l[192];
+        snprintf(name, sizeof name, "surv%zu", i);
+        gp_block_begin(g, name);
+        fprintf(g->pipe, "0 1\n"); /* before the first step every prompt is identical (the prompt itself) */
+        for (size_t t = 0; t < n; t++) fprintf(g->pipe, "%zu %.9g\n", t + 1, s[t]);
+        gp_block_end(g);
+        steps = (int64_t)n;
+        row_label(r, l, sizeof l);
+        for (int j = 0; j < k && j < 64; j++)
+            if (prev[j] && prev_n[j] == n && !memcmp(prev[j], s, n * sizeof *s)) {
+                size_t ll = strlen(l);
+                snprintf(l + ll, sizeof l - ll, " (= %s)", prev_label[j]);
+                break;
+            }
+        if (k < 64) {
+            prev[k] = s;
+            prev_n[k] = n;
+            row_label(r, prev_label[k], sizeof prev_label[k]);
+        } else
+            free(s);
+        fprintf(b, "%s$%s using 1:2 with steps lw %.1f lc rgb '%s' dt %d title \"%s\"", k ? ", \\\n  " : "", name,
+                k < 7 ? 4.0 - 0.4 * k : 1.2, COLOR(k), 1 + k % 3, l);
+        k++;
+    }
+    fputs("\n", b);
+    fclose(b);
+    for (int j = 0; j < k && j < 64; j++) free(prev[j]);
+    if (!k) {
+        if (log) fprintf(log, "plot: %s: no greedy survival data: survival chart skipped\n", model);
+        free(body);
+        return;
+    }
+    char mm[96], *full;
+    gp_str(model, mm, sizeof mm);
+    if (asprintf(&full,
+                 "set title \"%s: greedy survival — fraction of prompts whose continuation is still identical to the fp32 reference\"\n"
+                 "set xlabel \"decode step t (tokens generated)\"\nset ylabel \"fraction of prompts identical through step t\"\n"
+                 "set yrange [0:1.05]\nset xrange [0:%lld]\nset grid\nset key outside right top\n%s",
+                 mm, (long long)steps, body) < 0)
+        full = NULL;
+    free(body);
+    if (!full) return;
+    char name[256];
+    plot_chart_name(f, "survival", model, name, sizeof name);
+    gp_chart(g, name, 1100, 560, full);
+    if (log) fprintf(log, "%s/%s.png\n", g->out_dir, name);
+    free(full);
+}
+
+static void chart_pareto(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
+    int any = 0;
+    for (size_t m = 0; m < a->n_models; m++) {
+        char name[32];
+        snprintf(name, sizeof name, "par%zu", m);
+        gp_block_begin(g, name);
+        for (size_t i = 0; i < f->n; i++) {
+            const SummaryRow *r = &f->rows[i];
+            if (strcmp(r->model, a->models[m]) || !rd_ok(r) || !isfinite(r->bits_per_weight_linear)) continue;
+            if (!isfinite(r->kl_mean) && !isfinite(r->delta_ppl)) continue;
+            char l[192];
+            row_label(r, l, sizeof l);
+            double pct = 100.0 / r->ref_ppl;
+            /* KL 0 (lossless) has no place on a log axis: it is left out of the left panel (the right one
+             * shows it at ΔPPL 0). */
+            fprintf(g->pipe, "%.6f \"%s\" %.9g %.9g %.9g %.9g\n", r->bits_per_weight_linear, l,
+                    r->kl_mean > 0 ? r->kl_mean : NAN, r->delta_ppl * pct, r->delta_ppl_lo * pct, r->delta_ppl_hi * pct);
+            any = 1;
+        }
+        fprintf(g->pipe, "NaN \"\" NaN NaN NaN NaN\n");
+        gp_block_end(g);
+    }
+    if (!any) {
+        if (log) fprintf(log, "plot: no perplexity workload: quality-vs-size chart skipped\n");
+        return;
+    }
+    char *body;
+    size_t len;
+    FILE *b = open_memstream(&body, &len);
+    fputs("set multiplot layout 1,2 title \"Quality vs size — one point per codec spec (lower left is better)\"\n"
+          "set xlabel \"bits/weight at rest (attention + MLP projections)\"\nset grid\nset key bottom right box opaque\n"
+          "set logscale y\nset format y '%.0e'\nset ylabel \"mean KL(P_ref || P_codec) per token, nat (log scale)\"\n"
+          "set title \"KL divergence from the fp32 reference (KL = 0 not drawable)\"\nplot ", b);
+    for (size_t m = 0; m < a->n_models; m++) {
+        char mm[96];
+        gp_str(a->models[m], mm, sizeof mm);
+        fprintf(b, "%s$par%zu using 1:3 with points pt 7 ps 1.3 lc rgb '%s' title \"%s\", "
+                   "$par%zu using 1:3:2 with labels left offset 0.8,0.4 font ',8' tc rgb '%s' notitle",
+                m ? ", \\\n  " : "", m, COLOR(m), mm, m, COLOR(m));
+    }
+    fputs("\nunset logscale y\nset format y '%g'\nset ylabel \"ΔPPL, % of the reference perplexity\"\nset yzeroaxis\n"
+          "set title \"Perplexity change (bars: 95% bootstrap CI over windows)\"\nplot ", b);
+    for (size_t m = 0; m < a->n_models; m++) {
+        char mm[96];
+        gp_str(a->models[m], mm, sizeof mm);
+        fprintf(b, "%s$par%zu using 1:4:5:6 with yerrorbars pt 7 ps 1.3 lc rgb '%s' title \"%s\", "
+                   "$par%zu using 1:4:2 with labels left offset 0.8,0.4 font ',8' tc rgb '%s' notitle",
+                m ? ", \\\n  " : "", m, COLOR(m), mm, m, COLOR(m));
+    }
+    fputs("\nunset multiplot\n", b);
+    fclose(b);
+    char name[256];
+    plot_chart_name(f, "quality-size", NULL, name, sizeof name);
+    gp_chart(g, name, 1400, 600, body);
+    if (log) fprintf(log, "%s/%s.png\n", g->out_dir, name);
+    free(body);
+}
+
+/* The bench row of (model dir basename or label, codec, test), or NULL. */
+static const BenchRow *bench_find(const BenchFile *bf, const RdFile *f, const SummaryRow *r, const char *test) {
+    if (!bf) return NULL;
+    char *path = rd_model_attr(f, r->model, "path");
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const BenchRow *hit = NULL;
+    for (int i = 0; i < bf->n && !hit; i++) {
+        const BenchRow *b = &bf->rows[i];
+        const char *bm = strrchr(b->model, '/') ? strrchr(b->model, '/') + 1 : b->model;
+        if ((!strcmp(bm, r->model) || !strcmp(bm, base)) && !strcmp(b->codec, r->codec) && !strcmp(b->test, test))
+            hit = b;
+    }
+    free(path);
+    return hit;
+}
+
+static void chart_speed(Gp *g, const RdFile *f, const Axes *a, const BenchFile *bench, FILE *log) {
+    int d = grouped_blocks(g, f, a, "dec", offsetof(SummaryRow, decode_tps), offsetof(SummaryRow, decode_tps_min),
+                           offsetof(SummaryRow, decode_tps_max), 1.0);
+    int p = grouped_blocks(g, f, a, "pre", offsetof(SummaryRow, prefill_tps), offsetof(SummaryRow, prefill_tps_min),
+                           offsetof(SummaryRow, prefill_tps_max), 1.0);
+    if (!d && !p) {
+        if (log) fprintf(log, "plot: no speed workload: speed chart skipped\n");
+        return;
+    }
+    /* Bounds from a bench CSV, where it has the same model and codec. */
+    int nb[2] = {0, 0};
+    const char *tests[2] = {"tg", "pp"};
+    for (int t = 0; t < 2; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "bound%d", t);
+        gp_block_begin(g, name);
+        for (size_t i = 0; i < f->n; i++) {
+            const BenchRow *br = bench_find(bench, f, &f->rows[i], tests[t]);
+            if (br && isfinite(br->bound_ts)) {
+                fprintf(g->pipe, "%d %.6g\n", label_index((Axes *)a, &f->rows[i]), br->bound_ts);
+                nb[t]++;
+            }
+        }
+        fprintf(g->pipe, "NaN NaN\n");
+        gp_block_end(g);
+    }
+    char *body;
+    size_t len;
+    FILE *b = open_memstream(&body, &len);
+    fprintf(b, "set multiplot layout 1,2 title \"Speed by codec (%lld threads; bars: min–max over repeats)%s\"\n"
+               "set grid ytics\nset key outside bottom center horizontal\nset bmargin 7\nset yrange [0:*]\n",
+            (long long)f->rows[0].threads, nb[0] || nb[1] ? "" : " — memory-bandwidth bound not known for this shape");
+    xtics(b, a);
+    for (int t = 0; t < 2; t++) {
+        fprintf(b, "set title \"%s\"\nset ylabel \"%s tokens/s\"\n",
+                t == 0 ? "Decode (one token per forward)" : "Prefill (prompt in one forward)", t == 0 ? "decode" : "prefill");
+        grouped_plot(b, a, t == 0 ? "dec" : "pre", "min–max");
+        if (nb[t]) {
+            /* replot is not allowed in multiplot: append the bound to the same plot command. */
+            long pos = ftell(b);
+            fseek(b, pos - 1, SEEK_SET);
+            fprintf(b, ", \\\n  $bound%d using 1:2 with points pt 12 ps 2.5 lc rgb 'black' title \"memory-bandwidth bound (qinsbench bench)\"\n", t);
+        }
+    }
+    fputs("unset multiplot\n", b);
+    fclose(b);
+    char name[256];
+    plot_chart_name(f, "speed", NULL, name, sizeof name);
+    gp_chart(g, name, chart_width(a, 1400, 2), 600, body);
+    if (log) fprintf(log, "%s/%s.png\n", g->out_dir, name);
+    free(body);
+}
+
+static void chart_memory(Gp *g, const RdFile *f, const char *model, FILE *log) {
+    int64_t ctx = 0;
+    char block[32];
+    snprintf(block, sizeof block, "mem%d", g->n_charts);
+    gp_block_begin(g, block);
+    int k = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        const SummaryRow *r = &f->rows[i];
+        if (strcmp(r->model, model) || !rd_ok(r)) continue;
+        int64_t *wb = NULL;
+        size_t n = 0;
+        double grp[5] = {0, 0, 0, 0, 0};
+        if (rd_cell(f, r, "memory/weight_bytes", H5T_NATIVE_INT64, (void **)&wb, &n) == QB_OK && n == 5) {
+            for (int j = 0; j < 5; j++) grp[j] = (double)wb[j];
+        } else {
+            qb_error_clear();
+            grp[0] = (double)r->weight_bytes; /* groups unknown: all under the first */
+        }
+        free(wb);
+        double w = grp[0] + grp[1] + grp[2] + grp[3] + grp[4];
+        double kv = r->kv_bytes > 0 ? (double)r->kv_bytes : 0;
+        double rest = r->peak_rss_bytes > 0 ? (double)r->peak_rss_bytes - w - kv : 0;
+        if (rest < 0) rest = 0; /* untouched pages of mapped weights need not be resident */
+        if (!ctx) ctx = r->ctx;
+        char l[192];
+        row_label(r, l, sizeof l);
+        fprintf(g->pipe, "\"%s\" %.6f %.6f %.6f %.6f %.6f %.6f %.6f\n", l, grp[0] / MIB, grp[1] / MIB, grp[2] / MIB,
+                grp[3] / MIB, grp[4] / MIB, kv / MIB, rest / MIB);
+        k++;
+    }
+    gp_block_end(g);
+    if (!k) return;
+    char mm[96], *body;
+    gp_str(model, mm, sizeof mm);
+    const char *cols[] = {"weights: attention", "weights: MLP", "weights: lm_head", "weights: embeddings",
+                          "weights: norms", "KV cache", "rest of peak RSS"};
+    const char *colors[] = {"#1f77b4", "#aec7e8", "#2ca02c", "#98df8a", "#bcbd22", "#d62728", "#c7c7c7"};
+    size_t len;
+    FILE *b = open_memstream(&body, &len);
+    fprintf(b, "set title \"%s: memory by codec — weight bytes at rest by tensor group, KV cache (ctx %lld), rest of the cell's peak RSS\"\n"
+               "set ylabel \"MiB\"\nset xlabel \"codec spec\"\nset style data histograms\nset style histogram rowstacked\n"
+               "set style fill solid 0.85 border -1\nset boxwidth 0.7\nset grid ytics\nset key outside right top\n"
+               "set xtics rotate by -30 left\nset yrange [0:*]\nset bmargin 7\nplot ",
+            mm, (long long)ctx);
+    for (int j = 0; j < 7; j++)
+        fprintf(b, "%s$%s using %d%s lc rgb '%s' title \"%s\"", j ? ", " : "", block, j + 2, j ? "" : ":xtic(1)",
+                colors[j], cols[j]);
+    fputs("\n", b);
+    fclose(b);
+    char name[256];
+    plot_chart_name(f, "memory", model, name, sizeof name);
+    gp_chart(g, name, k * 40 + 500 < 1100 ? 1100 : k * 40 + 500 > 4000 ? 4000 : k * 40 + 500, 600, body);
+    if (log) fprintf(log, "%s/%s.png\n", g->out_dir, name);
+    free(body);
+}
+
+#define FLIP_BINS 30
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y) + (isnan(x) - isnan(y)) * 2;
+}
+
+static void histogram(const float *v, size_t n, double hi, double *frac) {
+    for (int j = 0; j < FLIP_BINS; j++) frac[j] = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) continue;
+        int j = (int)(v[i] / hi * FLIP_BINS);
+        if (j < 0) j = 0;
+        if (j >= FLIP_BINS) j = FLIP_BINS - 1;
+        frac[j] += 1.0 / (double)n;
+    }
+}
+
+static void chart_flips(Gp *g, const RdFile *f, const char *model, FILE *log) {
+    float *all = NULL;
+    size_t n_all = 0;
+    if (rd_model(f, model, "greedy_margins", H5T_NATIVE_FLOAT, (void **)&all, &n_all) || n_all == 0) {
+        qb_error_clear();
+        free(all);
+        if (log) fprintf(log, "plot: %s: no reference margins: flip-margin chart skipped\n", model);
+        return;
+    }
+    /* x range: the 90th percentile of all margins (a few huge margins would squash the interesting part;
+     * values beyond it count in the last bin). */
+    float *sorted = malloc(n_all * sizeof *sorted);
+    double hi = 0;
+    if (sorted) {
+        memcpy(sorted, all, n_all * sizeof *sorted);
+        qsort(sorted, n_all, sizeof *sorted, cmp_float);
+        hi = sorted[(size_t)(0.90 * (double)(n_all - 1))];
+        free(sorted);
+    }
+    if (!(hi > 0)) hi = 1;
+    double frac[FLIP_BINS], w = hi / FLIP_BINS;
+    char blk[32];
+    snprintf(blk, sizeof blk, "flipall%d", g->n_charts);
+    histogram(all, n_all, hi, frac);
+    gp_block_begin(g, blk);
+    for (int j = 0; j < FLIP_BINS; j++) fprintf(g->pipe, "%.6g %.9g\n", (j + 0.5) * w, frac[j]);
+    gp_block_end(g);
+    free(all);
+    char *body, mm[96];
+    size_t len;
+    gp_str(model, mm, sizeof mm);
+    FILE *b = open_memstream(&body, &len);
+    fprintf(b, "set title \"%s: reference top-1 − top-2 logit margin at teacher-forced flips vs at all steps\"\n"
+               "set xlabel \"reference top-1 − top-2 logit margin (logit; the last bin also holds every margin above the 90th percentile of all steps)\"\nset ylabel \"fraction of tokens in the bin\"\n"
+               "set grid\nset key outside right top\nset xrange [0:%.6g]\nset yrange [0:*]\n"
+               "plot $%s using 1:2 with histeps lw 3 lc rgb 'black' title \"all steps (n = %zu)\"",
+            mm, hi, blk, n_all);
+    int k = 0;
+    /* Identical histograms hide each other: the legend names the earlier one a line equals. */
+    static double seen[16][FLIP_BINS];
+    static char seen_label[16][192];
+    for (size_t i = 0; i < f->n; i++) {
+        const SummaryRow *r = &f->rows[i];
+        if (strcmp(r->model, model) || !rd_ok(r) || r->n_flips <= 0) continue;
+        float *fm = NULL;
+        size_t n = 0;
+        if (rd_cell(f, r, "tf/flip_margin", H5T_NATIVE_FLOAT, (void **)&fm, &n) || n == 0) {
+            qb_error_clear();
+            free(fm);
+            continue;
+        }
+        snprintf(blk, sizeof blk, "flip%d_%zu", g->n_charts, i);
+        histogram(fm, n, hi, frac);
+        free(fm);
+        gp_block_begin(g, blk);
+        for (int j = 0; j < FLIP_BINS; j++) fprintf(g->pipe, "%.6g %.9g\n", (j + 0.5) * w, frac[j]);
+        gp_block_end(g);
+        char l[512], same[220] = "";
+        row_label(r, l, sizeof l);
+        for (int j = 0; j < k && j < 16 && !same[0]; j++)
+            if (!memcmp(seen[j], frac, sizeof frac)) snprintf(same, sizeof same, " = %.150s", seen_label[j]);
+        if (k < 16) {
+            memcpy(seen[k], frac, sizeof frac);
+            snprintf(seen_label[k], sizeof seen_label[k], "%.150s", l);
+        }
+        size_t ll = strlen(l);
+        snprintf(l + ll, sizeof l - ll, "%s", same);
+        fprintf(b, ", \\\n  $%s using 1:2 with histeps lw 1.8 lc rgb '%s' title \"flips: %s (n = %zu)\"", blk,
+                COLOR(k), l, n);
+        k++;
+    }
+    fputs("\n", b);
+    fclose(b);
+    char name[256];
+    plot_chart_name(f, "flip-margins", model, name, sizeof name);
+    gp_chart(g, name, 1100, 560, body);
+    if (log) fprintf(log, "%s/%s.png\n", g->out_dir, name);
+    free(body);
+}
+
+qb_status plot_results(const RdFile *f, const char *out_dir, const BenchFile *bench, FILE *log) {
+    if (f->n == 0) return qb_errorf(QB_ERR_INPUT, "%s: the summary has no cells: nothing to plot", f->path);
+    size_t ok = 0;
+    for (size_t i = 0; i < f->n; i++) ok += rd_ok(&f->rows[i]);
+    if (!ok) return qb_errorf(QB_ERR_INPUT, "%s: no cell finished ok: nothing to plot", f->path);
+    Axes a;
+    axes_build(f, &a);
+    Gp g;
+    qb_status st = gp_open(&g, out_dir);
+    if (st) return st;
+    chart_match(&g, f, &a, log);
+    chart_pareto(&g, f, &a, log);
+    chart_speed(&g, f, &a, bench, log);
+    for (size_t m = 0; m < a.n_models; m++) {
+        chart_survival(&g, f, a.models[m], log);
+        chart_memory(&g, f, a.models[m], log);
+        chart_flips(&g, f, a.models[m], log);
+    }
+    return gp_close(&g);
+}
