@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "membw.h"
 
 #define MIN_WORKING_SET (512ull << 20) /* bytes streamed before a buffer is reused: ≫ L3 */
 
@@ -36,38 +37,10 @@ static float frand(void) {
     return ((float)(rng >> 40) / 16777216.0f - 0.5f) * 0.1f;
 }
 
-/* Read bandwidth: sum a large f32 buffer, split statically over threads. */
-static volatile float sink;
-static double read_bw(int nthreads, int reps) {
-    size_t n = (size_t)MIN_WORKING_SET / sizeof(float);
-    float *buf = qb_aligned_alloc(n * sizeof(float), "bandwidth buffer");
-    if (!buf) return 0;
-#pragma omp parallel for num_threads(2) schedule(static)
-    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
-    double *t = malloc(sizeof(double) * reps);
-    for (int r = 0; r < reps; r++) {
-        double t0 = qb_now();
-        float total = 0;
-#pragma omp parallel num_threads(nthreads) reduction(+ : total)
-        {
-            int id = omp_get_thread_num(), nt = omp_get_num_threads();
-            size_t lo = n * id / nt, hi = n * (id + 1) / nt;
-            /* the fp32 codec's own kernel against a vector of ones: one f32 load and one FMA per element,
-             * the same instruction mix as a matvec, with the vector in L1 */
-            static float ones[4096];
-            if (ones[0] == 0)
-                for (int k = 0; k < 4096; k++) ones[k] = 1;
-            codec_vec_dot_fn dot = codec_vec_dot_for(CODEC_FP32);
-            for (size_t i = lo; i < hi; i += 4096) total += dot(buf + i, 0, ones, (int64_t)(hi - i < 4096 ? hi - i : 4096));
-        }
-        t[r] = qb_now() - t0;
-        sink = total;
-    }
-    double bw = (double)n * sizeof(float) / median(t, reps) / 1e9;
-    free(t);
-    free(buf);
-    return bw;
-}
+/* Read bandwidth: the engine's STREAM-style read probe (engine/membw.c), best of `reps` over a buffer far
+ * larger than the caches: a pure read, so kernels are measured against what memory can deliver, not
+ * against another kernel. */
+static double read_bw(int nthreads, int reps) { return membw_read_gbs(MIN_WORKING_SET, nthreads, reps); }
 
 typedef struct {
     const char *name;

@@ -6,35 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* h5r_read_attr_str reads into an ASCII memory type, and HDF5 1.10 has no conversion from the UTF-8
- * strings the runner writes ("cannot read attribute"). Until it handles that, fall back to a read with the
- * file type's own character set (same size checks). */
-static char *read_attr_cset(hid_t file, const char *obj, const char *name) {
-    hid_t a = H5Aopen_by_name(file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0) return NULL;
-    hid_t ft = H5Aget_type(a), mt = -1;
-    char *s = NULL;
-    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) <= 0) {
-        size_t n = H5Tget_size(ft);
-        mt = H5Tcopy(H5T_C_S1);
-        if (mt >= 0 && H5Tset_size(mt, n + 1) >= 0 && H5Tset_strpad(mt, H5T_STR_NULLTERM) >= 0 &&
-            H5Tset_cset(mt, H5Tget_cset(ft)) >= 0 && (s = calloc(n + 1, 1)) && H5Aread(a, mt, s) < 0) {
-            free(s);
-            s = NULL;
-        }
-    }
-    if (mt >= 0) H5Tclose(mt);
-    if (ft >= 0) H5Tclose(ft);
-    H5Aclose(a);
-    return s;
-}
-
 static char *opt_attr(hid_t file, const char *obj, const char *name) {
     char *s = NULL;
     if (H5Aexists_by_name(file, obj, name, H5P_DEFAULT) > 0) {
         if (h5r_read_attr_str(file, obj, name, &s) == QB_OK) return s;
-        qb_error_clear();
-        if ((s = read_attr_cset(file, obj, name))) return s;
     }
     qb_error_clear();
     return strdup("");
