@@ -85,31 +85,6 @@ const char *synth_preset_names(void) { return "toy, phi3.5-mini"; }
 /* ---------------------------------------------------------------------------------------------------- */
 /* Deterministic normal numbers                                                                         */
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-typedef struct {
-    uint64_t s[4];
-} xoshiro;
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t xo_next(xoshiro *r) { /* xoshiro256** */
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
 static uint64_t fnv1a(const char *s) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
@@ -159,14 +134,14 @@ static inline void store(void *dst, uint64_t i, float v, st_dtype dt) {
 static void gen_block(const synth_tensor *t, uint64_t b, void *dst) {
     uint64_t lo = b * SYNTH_BLOCK, hi = lo + SYNTH_BLOCK < t->numel ? lo + SYNTH_BLOCK : t->numel;
     uint64_t key = t->seed ^ fnv1a(t->name) ^ (b * 0xd1b54a32d192ed03ull);
-    xoshiro r;
-    for (int k = 0; k < 4; k++) r.s[k] = splitmix64(&key);
+    qb_rng r;
+    qb_rng_seed(&r, key);
     for (uint64_t i = lo; i < hi; i += 2) {
         /* Marsaglia's polar method: one log and one sqrt per pair, no sin/cos (half the cost of Box–Muller). */
         double u, v, s;
         do {
-            u = (double)(xo_next(&r) >> 11) * 0x1p-52 - 1.0;
-            v = (double)(xo_next(&r) >> 11) * 0x1p-52 - 1.0;
+            u = (double)(qb_rng_next(&r) >> 11) * 0x1p-52 - 1.0;
+            v = (double)(qb_rng_next(&r) >> 11) * 0x1p-52 - 1.0;
             s = u * u + v * v;
         } while (s >= 1.0 || s == 0.0);
         double m = t->std * sqrt(-2.0 * log(s) / s);

@@ -60,6 +60,14 @@ uint16_t qb_f32_to_bf16(float f);
 float qb_f16_to_f32(uint16_t h);
 uint16_t qb_f32_to_f16(float f);
 
+/* The one pseudo-random generator (xoshiro256**, seeded through splitmix64): the same seed gives the same
+ * stream on every platform, which is what makes synthetic checkpoints and bootstrap CIs reproducible. */
+typedef struct {
+    uint64_t s[4];
+} qb_rng;
+void qb_rng_seed(qb_rng *r, uint64_t seed);
+uint64_t qb_rng_next(qb_rng *r);
+
 /* Parses a comma-separated list of non-negative integers ("1,2,3"). `what` names the source in errors
  * (e.g. "--ids"). Returns a heap array in *out and its length in *n. Rejects non-numbers, empty items,
  * values > max_value. */

@@ -5,30 +5,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-void stats_rng_seed(stats_rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t stats_rng_next(stats_rng *r) {
-    uint64_t *s = r->s;
-    uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return res;
-}
+void stats_rng_seed(stats_rng *r, uint64_t seed) { qb_rng_seed(r, seed); }
+uint64_t stats_rng_next(stats_rng *r) { return qb_rng_next(r); }
 
 uint64_t stats_rng_below(stats_rng *r, uint64_t n) {
     uint64_t lim = UINT64_MAX - UINT64_MAX % n, x;

@@ -9,7 +9,7 @@
 #include "util.h"
 
 /* xoshiro256** seeded through splitmix64: same seed, same stream, on every platform. */
-typedef struct { uint64_t s[4]; } stats_rng;
+typedef qb_rng stats_rng; /* engine/util.h */
 void stats_rng_seed(stats_rng *r, uint64_t seed);
 uint64_t stats_rng_next(stats_rng *r);
 /* Uniform integer in [0, n) (n > 0), without modulo bias. */
