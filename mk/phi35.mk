@@ -3,7 +3,7 @@
 ## make bench-phi35   synthesize Phi-3.5-mini (8 layers, and all 32: 7.6 GB, on demand), memory + speed tables
 PHI35_8L  ?= models/phi35-synth-8l
 PHI35_32L ?= models/phi35-synth
-PHI35_CODECS ?= fp32,bf16,qins,qins8,int8,q8_0,q4_0
+PHI35_CODECS ?= fp32,bf16,qins,qins8,q8_0,q4_0
 .PHONY: bench-phi35 bench-phi35-speed bench-phi35-memory
 bench-phi35: bench-phi35-speed bench-phi35-memory
 
@@ -16,7 +16,7 @@ $(PHI35_32L)/config.json: | $(BUILD)/qinsbench
 # Speed: one thread and two, llama-bench's pp512 / tg32, with the bandwidth bound measured in the same run.
 bench-phi35-speed: $(BUILD)/qinsbench $(PHI35_8L)/config.json
 	@mkdir -p results
-	$(BUILD)/qinsbench bench --model $(PHI35_8L) --codec $(PHI35_CODECS) --threads 1,2 -p 512 -n 32 -r 3 \
+	$(BUILD)/qinsbench bench --model $(PHI35_8L) --codec $(PHI35_CODECS) --threads 1,2 -p 512 -n 32 -r 2 \
 	  --csv results/bench-phi35.csv | tee results/bench-phi35.md
 
 # Memory: load the full model under each codec (one process each) and report exact bytes and peak RSS.
