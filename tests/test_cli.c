@@ -9,46 +9,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "commands.h"
 #include "safetensors.h"
 
-static const char *bin(void) {
-    const char *b = getenv("QB_BIN");
-    return b ? b : "build/qinsbench";
-}
-
-static char out_dir[64];
-static char err_text[8192];
-static char out_text[65536];
-
-/* Runs `qinsbench ARGS`, capturing stdout and stderr; returns the exit status. */
-static int run(const char *args) {
-    char cmd[4096], errp[128], outp[128];
-    snprintf(errp, sizeof errp, "%s/stderr", out_dir);
-    snprintf(outp, sizeof outp, "%s/stdout", out_dir);
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", bin(), args, outp, errp);
-    int rc = system(cmd);
-    const char *paths[2] = {errp, outp};
-    char *bufs[2] = {err_text, out_text};
-    size_t sizes[2] = {sizeof err_text, sizeof out_text};
-    for (int i = 0; i < 2; i++) {
-        FILE *f = fopen(paths[i], "r");
-        size_t n = f ? fread(bufs[i], 1, sizes[i] - 1, f) : 0;
-        bufs[i][n] = 0;
-        if (f) fclose(f);
-    }
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
-
 static void setup(void) {
-    snprintf(out_dir, sizeof out_dir, "/tmp/qb_test_cli_XXXXXX");
-    ck_assert(mkdtemp(out_dir) != NULL);
+    snprintf(dir, sizeof dir, "/tmp/qb_test_cli_XXXXXX");
+    ck_assert(mkdtemp(dir) != NULL);
 }
 
 static void teardown(void) {
     char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", out_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", out_dir);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
 START_TEST(test_help_everywhere) {
@@ -75,7 +48,7 @@ END_TEST
 
 static void expect_input_error(const char *args, const char *needle) {
     char out[256];
-    snprintf(out, sizeof out, "%s/out.safetensors", out_dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
     int rc = run(args);
     ck_assert_msg(rc == 2, "%s: exit %d (stderr: %s)", args, rc, err_text);
     ck_assert_msg(strstr(err_text, needle) != NULL, "%s: expected '%s' in: %s", args, needle, err_text);
@@ -84,19 +57,19 @@ static void expect_input_error(const char *args, const char *needle) {
 
 START_TEST(test_logits_bad_input) {
     char args[512];
-    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1,2,x --out %s/out.safetensors", out_dir);
+    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1,2,x --out %s/out.safetensors", dir);
     expect_input_error(args, "--ids");
-    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1,512 --out %s/out.safetensors", out_dir);
+    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1,512 --out %s/out.safetensors", dir);
     expect_input_error(args, "outside the vocabulary");
-    snprintf(args, sizeof args, "logits --model tests/fixtures/none --ids 1 --out %s/out.safetensors", out_dir);
+    snprintf(args, sizeof args, "logits --model tests/fixtures/none --ids 1 --out %s/out.safetensors", dir);
     expect_input_error(args, "tests/fixtures/none");
     snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1 --threads 0 --out %s/out.safetensors",
-             out_dir);
+             dir);
     expect_input_error(args, "--threads");
     snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1 --codec nope --out %s/out.safetensors",
-             out_dir);
+             dir);
     expect_input_error(args, "nope");
-    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1 --kv f8 --out %s/out.safetensors", out_dir);
+    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1 --kv f8 --out %s/out.safetensors", dir);
     expect_input_error(args, "f8");
 }
 END_TEST
@@ -109,11 +82,11 @@ START_TEST(test_logits_matches_reference) {
     ck_assert(ids && want);
     char args[1024];
     int k = snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny-gqa --threads 1 --out %s/l.safetensors --ids ",
-                     out_dir);
+                     dir);
     for (int i = 0; i < ids->shape[0]; i++) k += snprintf(args + k, sizeof args - k, "%s%d", i ? "," : "", ((const int *)ids->data)[i]);
     ck_assert_msg(run(args) == 0, "logits failed: %s", err_text);
     char path[128];
-    snprintf(path, sizeof path, "%s/l.safetensors", out_dir);
+    snprintf(path, sizeof path, "%s/l.safetensors", dir);
     ck_assert(st_open(path, &got) == QB_OK);
     const st_tensor *l = st_find(&got, "logits");
     ck_assert(l && l->dtype == ST_F32 && l->ndim == 2);

@@ -5,6 +5,8 @@
  * thresholds derived from it (--suggest) and fails against thresholds a correct build cannot meet.
  * Needs QB_BIN (set by make test); runs from the repo root. */
 #include <check.h>
+
+#include "cli_run.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,32 +18,8 @@
 #include "gate.h"
 #include "h5_results.h"
 
-static const char *bin(void) {
-    const char *b = getenv("QB_BIN");
-    return b ? b : "build/qinsbench";
-}
 
-static char dir[64];
-static char err_text[16384];
-static char out_text[262144];
 
-static int run(const char *args) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s >%s/stdout 2>%s/stderr </dev/null", bin(), args, dir, dir);
-    int rc = system(cmd);
-    const char *names[2] = {"stderr", "stdout"};
-    char *bufs[2] = {err_text, out_text};
-    size_t sizes[2] = {sizeof err_text, sizeof out_text};
-    for (int i = 0; i < 2; i++) {
-        char p[128];
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        FILE *f = fopen(p, "r");
-        size_t n = f ? fread(bufs[i], 1, sizes[i] - 1, f) : 0;
-        bufs[i][n] = 0;
-        if (f) fclose(f);
-    }
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
 
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/qb_test_gate_XXXXXX");

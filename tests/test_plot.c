@@ -3,6 +3,8 @@
  * bad results file, and a report whose claims table judges the measured numbers (and never claims a
  * Pattern A match the file does not show). Needs QB_BIN and gnuplot; runs from the repo root. */
 #include <check.h>
+
+#include "cli_run.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,34 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *bin(void) {
-    const char *b = getenv("QB_BIN");
-    return b ? b : "build/qinsbench";
-}
 
-static char dir[64];
-static char err_text[16384];
-static char out_text[262144];
 static char results[128]; /* made once for the suite (a run takes seconds) */
 
-static int run_env(const char *env, const char *args) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s %s >%s/stdout 2>%s/stderr </dev/null", env, bin(), args, dir, dir);
-    int rc = system(cmd);
-    const char *names[2] = {"stderr", "stdout"};
-    char *bufs[2] = {err_text, out_text};
-    size_t sizes[2] = {sizeof err_text, sizeof out_text};
-    for (int i = 0; i < 2; i++) {
-        char p[128];
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        FILE *f = fopen(p, "r");
-        size_t n = f ? fread(bufs[i], 1, sizes[i] - 1, f) : 0;
-        bufs[i][n] = 0;
-        if (f) fclose(f);
-    }
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
-static int run(const char *args) { return run_env("", args); }
 
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/qb_test_plot_XXXXXX");
