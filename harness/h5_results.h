@@ -80,12 +80,41 @@ typedef struct {
 /* Creates `path` (via path.tmp + rename) with root attributes, /provenance, /models, /cells and an empty
  * /summary. */
 qb_status h5r_create(const char *path, const H5Root *root);
+/* The same, recording the plan: cells_total (cells the file is meant to hold) and resume_command (how to
+ * complete it), which `show` prints for a partial file. */
+qb_status h5r_create_plan(const char *path, const H5Root *root, int cells_total, const char *resume_command);
 
 /* The commit: copies `path` to path.tmp, opens it, copies every object src_objs[i] of src_file (which may be
  * NULL when there is nothing to copy) to dst_paths[i] (skipped when it already exists), replaces /summary
- * with rows[0..n), closes, fsyncs and renames over `path`. */
+ * with rows[0..n), closes, fsyncs and renames over `path`. The new file is built in memory and written by
+ * h5r_fclose (a full disk fails cleanly). */
 qb_status h5r_commit(const char *path, const char *src_file, const char *const *src_objs,
                      const char *const *dst_paths, int n_objs, const SummaryRow *rows, size_t n);
+
+/* Drops the objects drop[0..n_drop) (damaged cells to recompute) in the same commit. */
+qb_status h5r_commit_drop(const char *path, const char *src_file, const char *const *src_objs,
+                          const char *const *dst_paths, int n_objs, const char *const *drop, int n_drop,
+                          const SummaryRow *rows, size_t n);
+
+/* Files written through memory: h5r_fcreate makes an in-memory HDF5 file (no disk access); h5r_fclose
+ * closes it and writes its bytes to `path` with checked write(2)s (a full disk is an error naming the file
+ * and "No space left on device", never a crash inside libhdf5). */
+hid_t h5r_fcreate(void);
+qb_status h5r_fclose(hid_t f, const char *path);
+
+/* Reads every dataset under `obj` whole: QB_OK, or an error naming the first one whose Fletcher-32
+ * checksum (or read) fails. */
+qb_status h5r_check(hid_t file, const char *obj);
+
+/* For `show`: flags (stderr) every ok cell whose data fails its checksum, an empty file, and a partial one
+ * ("partial: 3 of 8 cells done — resume with: …", from the cells_total and resume_command attributes).
+ * Returns 1 when the file is empty or a cell is damaged, else 0. */
+int h5r_report_state(hid_t file, const char *path, const SummaryRow *rows, size_t n);
+
+/* One writer per results file: an exclusive flock on PATH.lock holding the writer's pid. A second writer
+ * gets "PATH is being written by pid N" (QB_ERR_INPUT). h5r_unlock removes the lock file. */
+qb_status h5r_lock(const char *path, int *fd);
+void h5r_unlock(const char *path, int fd);
 
 /* The summary fields in file order: name, kind ('s' string, 'i' int64, 'd' double) and offset. */
 typedef struct {

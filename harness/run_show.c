@@ -142,6 +142,7 @@ int cmd_show(int argc, char **argv) {
     SummaryRow *rows = NULL;
     size_t n = 0;
     st = h5r_read_summary(f, &rows, &n);
+    int state = st ? 0 : h5r_report_state(f, argv[optind], rows, n); /* damaged cells, partial or empty file */
     H5Fclose(f);
     if (st) {
         qb_error_prefix(argv[optind]);
@@ -152,7 +153,7 @@ int cmd_show(int argc, char **argv) {
     else if (!strcmp(format, "csv")) print_csv(rows, n);
     else rc = print_json(rows, n);
     free(rows);
-    return rc;
+    return rc ? rc : state;
 }
 
 /* ---------------------------------------------------------------- merge */
