@@ -2,6 +2,7 @@
  * and one codec cell. Greedy decoding, teacher forcing and the sliding-window perplexity share one forward
  * loop so the reference and every codec run exactly the same code. */
 #include "run_cell.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -349,14 +350,14 @@ static char *tmp_of(const char *path) {
 /* Creates an HDF5 file holding one group; *f and *g to be closed by the caller. */
 static qb_status h5_new(const char *path, const char *group, hid_t *f, hid_t *g) {
     *g = -1;
-    *f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    *f = h5r_fcreate(); /* in memory; h5_finish writes it with h5r_fclose (a full disk fails cleanly) */
     if (*f < 0) return qb_errorf(QB_ERR_IO, "%s: cannot create HDF5 file", path);
     return h5r_group(*f, group, g);
 }
 
 static qb_status h5_finish(const char *tmp, const char *path, hid_t f, hid_t g, qb_status st) {
     if (g >= 0 && H5Gclose(g) < 0 && !st) st = qb_errorf(QB_ERR_IO, "%s: cannot close group", tmp);
-    if (f >= 0 && H5Fclose(f) < 0 && !st) st = qb_errorf(QB_ERR_IO, "%s: cannot close", tmp);
+    if (f >= 0) st = st ? (H5Fclose(f), st) : h5r_fclose(f, tmp);
     if (!st && rename(tmp, path)) st = qb_errorf(QB_ERR_IO, "%s: rename: %s", tmp, strerror(errno));
     if (st) unlink(tmp);
     return st;
@@ -381,7 +382,7 @@ qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_l
         st = QB_ERR_NOMEM;
         goto out;
     }
-    for (int p = 0; p < P && !st; p++)
+    for (int p = 0; p < P && !st; p++, progress_tick(QB_PROG_PROMPT))
         st = pass_greedy(&e, w->prompt_ids + w->prompt_off[p], (int)(w->prompt_off[p + 1] - w->prompt_off[p]), T,
                          tokens + (size_t)p * T, margins + (size_t)p * T);
     if (st) goto out;
@@ -404,6 +405,7 @@ qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_l
         for (int64_t t = first; t < en; t++, j++)
             nll[j] = stats_nll(e.logits + (size_t)(t - 1 - b) * V, V, w->corpus[t]);
         st = write_all(fd, e.logits + (size_t)(first - 1 - b) * V, (size_t)(en - first) * V * sizeof(float), ltmp);
+        progress_tick(QB_PROG_WINDOW);
     }
     if (!st && fsync(fd)) st = qb_errorf(QB_ERR_IO, "%s: fsync: %s", ltmp, strerror(errno));
     if (close(fd) && !st) st = qb_errorf(QB_ERR_IO, "%s: close: %s", ltmp, strerror(errno));
@@ -560,6 +562,7 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
             const int *ref = ref_tok + (size_t)p * T;
             if ((st = pass_greedy(&e, pr, n, T, tok + (size_t)p * T, NULL))) break;
             if ((st = pass_tf(&e, pr, n, T, ref, am + (size_t)p * T))) break;
+            progress_tick(QB_PROG_PROMPT);
             int m = 0, a = 0, fd0 = T;
             for (int t = 0; t < T; t++) {
                 if (tok[(size_t)p * T + t] == ref[t]) m++;
@@ -658,6 +661,7 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
         double snll = 0, sref = 0, skl = 0, ssame = 0, sdp2 = 0;
         for (int k = 0; k < NW && !st; k++) {
             if ((st = pass_window(&e, w, k))) break;
+            progress_tick(QB_PROG_WINDOW);
             int64_t b = w->windows[3 * k], en = w->windows[3 * k + 1], first = w->windows[3 * k + 2];
             if ((st = read_at(fd, reflog, (size_t)(en - first) * V * sizeof(float), (off_t)j * V * (off_t)sizeof(float),
                               ref_logits)))
@@ -749,6 +753,7 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
             dec[r] = t2 - t1;
             tps_p[r] = PN / (pre[r] > 0 ? pre[r] : 1e-9);
             tps_d[r] = D / (dec[r] > 0 ? dec[r] : 1e-9);
+            progress_tick(QB_PROG_REPEAT);
         }
         if (st) goto out;
         stats_sort(tps_p, (size_t)R);
