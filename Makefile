@@ -23,7 +23,7 @@ HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HEADERS     := $(wildcard engine/*.h harness/*.h tests/*.h)
 
-.PHONY: all test test-asan clean deps help
+.PHONY: all test test-asan clean deps deps-dev help
 all: $(BUILD)/qinsbench
 
 $(BUILD)/%.o: %.c $(HEADERS)
@@ -54,18 +54,24 @@ test-asan:
 	CK_FORK=no $(MAKE) BUILD=$(BUILD)-asan OPT="-O1 -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
+# What build + demo + tests need. Targets that need more (test-slurm: slurm-wlm, munge; fuzz: clang)
+# install their own extras when run as root, and add them to EXTRA_DEBS for `make deps-dev`.
+DEPS_DEBS := build-essential pkg-config libopenblas-dev libhdf5-dev libcjson-dev check gnuplot-nox
 deps:
-	@if [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    build-essential pkg-config libopenblas-dev libhdf5-dev libcjson-dev check gnuplot-nox $(EXTRA_DEBS); \
-	else echo "make deps: run as root, or: sudo apt-get install build-essential pkg-config libopenblas-dev libhdf5-dev libcjson-dev check gnuplot-nox $(EXTRA_DEBS)"; exit 1; fi
+	@$(call apt_install,$(DEPS_DEBS))
+deps-dev:
+	@$(call apt_install,$(DEPS_DEBS) $(EXTRA_DEBS))
+apt_install = if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
+	else echo "make $@: run as root, or: sudo apt-get install $(1)"; exit 1; fi
 
 clean:
 	rm -rf build build-asan build-*
 
 help:
 	@echo "make            build build/qinsbench and build/libqinsengine.a"
-	@echo "make deps       install the Debian packages (as root)"
+	@echo "make deps       install the Debian packages build, demo and tests need (as root)"
+	@echo "make deps-dev   the same plus every developer target's extras (Slurm, fuzzing…)"
 	@echo "make test       build and run the Check tests"
 	@echo "make test-asan  the same under AddressSanitizer + UBSan"
 	@echo "make clean      remove build directories"

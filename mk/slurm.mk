@@ -2,7 +2,7 @@
 # localhost, runs experiments/slurm/sweep.sbatch as a job array over configs/fixtures.json, merges the shards
 # and checks the result equals a single-process run. Installs the packages itself when root.
 ## make test-slurm    one-node Slurm on localhost: job-array sweep, merge, compare with a single run (root)
-EXTRA_DEBS += slurm-wlm munge
+EXTRA_DEBS += slurm-wlm munge  # for make deps-dev; test-slurm installs them itself
 SLURM_CONFIG ?= configs/fixtures.json
 .PHONY: test-slurm
 test-slurm: $(BUILD)/qinsbench
