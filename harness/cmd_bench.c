@@ -28,7 +28,7 @@ static const char *usage =
     "  --codec LIST       codec specs separated by commas (default fp32); a spec's own options follow\n"
     "                     its name: --codec fp32,qins:scale=tensor,q8_0\n"
     "  --kv MODE          KV cache mode (default f32)\n"
-    "  -t, --threads LIST thread counts (default: all cores)\n"
+    "  -t, --threads LIST thread counts; 0 = all online cores (the default)\n"
     "  -p, --n-prompt LIST prompt lengths for pp tests (default 512; 0 = none)\n"
     "  -n, --n-gen LIST   token counts for tg tests (default 128; 0 = none)\n"
     "  -r, --repetitions N repeats per test (default 5)\n"
@@ -299,7 +299,8 @@ int cmd_bench(int argc, char **argv) {
         case 'c': codec_list = optarg; break;
         case 'k': ea.mo.kv = optarg; break;
         case 't':
-            if ((nt = parse_list(argv[0], "--threads", optarg, 1, 1024, threads)) < 0) return 2;
+            if ((nt = parse_list(argv[0], "--threads", optarg, 0, 1024, threads)) < 0) return 2;
+            for (int i = 0; i < nt; i++) threads[i] = threads[i] ? threads[i] : opts_default_threads(); /* 0 = all cores */
             break;
         case 'p':
             if ((npp = parse_list(argv[0], "--n-prompt", optarg, 0, 1 << 20, pp)) < 0) return 2;
@@ -325,6 +326,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (optind < argc) return opts_fail(argv[0], usage, "unexpected argument '%s'", argv[optind]);
     if (!ea.model) return opts_fail(argv[0], usage, "--model is required");
+    if (opts_model_dir(argv[0], ea.model)) return 2;
     char specs[MAX_CODECS][96];
     int nc = split_codecs(codec_list, specs, MAX_CODECS);
     if (nc <= 0) return opts_fail(argv[0], usage, "--codec: between 1 and %d specs of under 96 characters", MAX_CODECS);

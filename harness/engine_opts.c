@@ -15,12 +15,12 @@ void engine_args_init(EngineArgs *ea) {
 int engine_opt(const char *cmd, int opt, const char *arg, EngineArgs *ea) {
     long long v;
     switch (opt) {
-    case EO_MODEL: ea->model = arg; return 1;
+    case EO_MODEL: ea->model = arg; return opts_model_dir(cmd, arg) ? 2 : 1;
     case EO_CODEC: ea->mo.codec = arg; return 1;
     case EO_KV: ea->mo.kv = arg; return 1;
     case EO_THREADS:
-        if (opts_int(cmd, "--threads", arg, 1, 1024, &v)) return 2;
-        ea->mo.threads = (int)v;
+        if (opts_int(cmd, "--threads", arg, 0, 1024, &v)) return 2;
+        ea->mo.threads = v ? (int)v : opts_default_threads(); /* 0 = all online cores, as in every command */
         return 1;
     case EO_CTX:
         if (opts_int(cmd, "--ctx", arg, 1, 1 << 30, &v)) return 2;

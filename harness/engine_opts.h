@@ -22,7 +22,7 @@ enum { EO_MODEL = 0x1000, EO_CODEC, EO_KV, EO_THREADS, EO_CTX, EO_ROPE };
     "  --codec SPEC       weight codec, e.g. fp32 (default), bf16, qins, qins:scale=tensor,apply=attn+mlp,\n" \
     "                     qins8, qins-compute, int8, q8_0, q4_0\n"                                          \
     "  --kv MODE          KV cache: f32 (default), f16, qins-v\n"                                           \
-    "  --threads N        threads (default: all cores)\n"                                                   \
+    "  --threads N        threads; 0 = all online cores (the default)\n"                                    \
     "  --ctx N            KV cache length in tokens (default: min(max_position_embeddings, 4096))\n"        \
     "  --rope-crossing M  keep (default: cached keys keep their rotation) | recompute (re-prefill at the\n"  \
     "                     original_max crossing, as transformers' generate() does)\n"

@@ -463,6 +463,7 @@ qb_status h5r_create_plan(const char *path, const H5Root *root, int cells_total,
     if (!st) st = h5r_attr_str(f, "hdf5_version", buf);
     if (!st) st = h5r_attr_str(f, "cpu_model", cpu);
     if (!st) st = h5r_attr_i64(f, "threads", root->threads);
+    if (!st) st = h5r_attr_str(f, "omp_wait_policy", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "");
     if (!st) st = h5r_attr_str(f, "start_time", ts);
     if (!st) st = h5r_attr_str(f, "config_name", root->config_name);
     if (!st) st = h5r_attr_str(f, "config_path", root->config_path);

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -70,4 +72,19 @@ int opts_lib_error(const char *cmd, int status) {
 int opts_default_threads(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+int opts_model_dir(const char *cmd, const char *dir) {
+    struct stat sb;
+    if (stat(dir, &sb)) {
+        fprintf(stderr, "qinsbench %s: --model: model directory %s does not exist%s\n", cmd, dir,
+                dir[0] == '/' ? "" : " (relative to the current directory)");
+        return 2;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "qinsbench %s: --model: %s is not a directory (--model takes a checkpoint directory: "
+                        "config.json + *.safetensors)\n", cmd, dir);
+        return 2;
+    }
+    return 0;
 }

@@ -16,6 +16,8 @@ int opts_fail(const char *cmd, const char *usage, const char *fmt, ...) __attrib
 int opts_bad(const char *usage);
 /* Reports a library error (qb_last_error) as "qinsbench CMD: message" and returns the exit code. */
 int opts_lib_error(const char *cmd, int status);
+/* --model DIR: "model directory DIR does not exist" / "DIR is not a directory" (printed, returns 2), else 0. */
+int opts_model_dir(const char *cmd, const char *dir);
 /* Threads for --threads: 0 → all online cores. */
 int opts_default_threads(void);
 

@@ -176,22 +176,28 @@ qb_status verify_model(const Model *m, const char *reference_path, const VerifyO
     return QB_OK;
 }
 
+/* Words a newcomer reads without the source: what was compared, what had to hold, what did. */
 void verify_print(FILE *out, const VerifyResult *res, const VerifyOptions *opt) {
     for (int i = 0; i < res->n_cases; i++) {
         const VerifyCase *c = &res->cases[i];
         if (!c->present) {
-            fprintf(out, "%-9s absent\n", c->name);
+            fprintf(out, "%-9s absent from the reference file (skipped)\n", c->name);
             continue;
         }
         if (c->kind == 0) {
-            fprintf(out, "%-9s max rel logit error %.3e", c->name, c->max_rel_logit);
+            fprintf(out, "%-9s logits differ from the reference by at most %.1e of its largest logit", c->name,
+                    c->max_rel_logit);
             if (c->max_rel_hidden >= 0)
-                fprintf(out, ", hidden %.3e (worst entry %d)", c->max_rel_hidden, c->worst_hidden_entry);
-            fprintf(out, "  (tolerance %.0e)  %s\n", opt->tol, c->pass ? "PASS" : "FAIL");
+                fprintf(out, ", hidden states by %.1e (worst: entry %d)", c->max_rel_hidden, c->worst_hidden_entry);
+            fprintf(out, "; allowed %.0e  %s\n", opt->tol, c->pass ? "PASS" : "FAIL");
         } else {
-            fprintf(out, "%-9s tokens %d/%d equal, first %d steps checked (margin ≥ %.0e)", c->name, c->n_equal,
-                    c->n_steps, c->n_checked, opt->thin_margin);
-            if (c->first_mismatch >= 0) fprintf(out, ", first difference at step %d", c->first_mismatch);
+            fprintf(out, "%-9s %d of %d generated tokens equal the reference's", c->name, c->n_equal, c->n_steps);
+            if (c->n_checked >= c->n_steps) fprintf(out, "; all %d must (no near-tie in the reference)", c->n_steps);
+            else
+                fprintf(out, "; the first %d must (at step %d the reference's top two logits are within %.0e: "
+                             "either token is right, and the rest follows from it)",
+                        c->n_checked, c->n_checked, opt->thin_margin);
+            if (c->first_mismatch >= 0) fprintf(out, "; first difference at step %d", c->first_mismatch);
             fprintf(out, "  %s\n", c->pass ? "PASS" : "FAIL");
         }
     }

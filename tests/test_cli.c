@@ -63,7 +63,7 @@ START_TEST(test_logits_bad_input) {
     expect_input_error(args, "outside the vocabulary");
     snprintf(args, sizeof args, "logits --model tests/fixtures/none --ids 1 --out %s/out.safetensors", dir);
     expect_input_error(args, "tests/fixtures/none");
-    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1 --threads 0 --out %s/out.safetensors",
+    snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1 --threads 1025 --out %s/out.safetensors",
              dir);
     expect_input_error(args, "--threads");
     snprintf(args, sizeof args, "logits --model tests/fixtures/phi3-tiny --ids 1 --codec nope --out %s/out.safetensors",
@@ -123,9 +123,34 @@ END_TEST
 START_TEST(test_verify_exit_status) {
     ck_assert_msg(run("verify --model tests/fixtures/phi3-tiny --threads 1") == 0, "verify: %s%s", out_text, err_text);
     ck_assert(strstr(out_text, "verify: PASS") != NULL);
+    /* words, not abbreviations: what was compared and what had to hold */
+    ck_assert_msg(strstr(out_text, "greedy    48 of 48 generated tokens equal the reference's; all 48 must") &&
+                      strstr(out_text, "of its largest logit"),
+                  "%s", out_text);
     /* a tolerance no float computation meets must fail with exit 1 */
     ck_assert_int_eq(run("verify --model tests/fixtures/phi3-tiny --threads 1 --tol 1e-12"), 1);
     ck_assert(strstr(out_text, "FAIL") != NULL);
+}
+END_TEST
+
+/* --threads means one thing in every command: 0 = all online cores, said in each --help; negative is an
+ * error. (Before: generate --threads 0 was an error while run --threads 0 meant all cores.) */
+START_TEST(test_threads_one_meaning) {
+    static const char *const cmds[] = {"logits", "generate", "info", "verify", "run", "bench"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char args[64];
+        snprintf(args, sizeof args, "%s --help", cmds[i]);
+        ck_assert_int_eq(run(args), 0);
+        ck_assert_msg(strstr(out_text, "--threads") && strstr(out_text, "0 = all online cores"), "%s --help:\n%s", cmds[i],
+                      out_text);
+    }
+    ck_assert_msg(run("info --model tests/fixtures/phi3-tiny --threads 0") == 0, "info: %s", err_text);
+    char want[64];
+    snprintf(want, sizeof want, "(%ld threads)", sysconf(_SC_NPROCESSORS_ONLN));
+    ck_assert_msg(strstr(out_text, want), "info --threads 0 printed:\n%s", out_text);
+    ck_assert_int_eq(run("generate --model tests/fixtures/phi3-tiny --ids 1,2,3 --max-new 2 --threads 0"), 0);
+    ck_assert_int_eq(run("generate --model tests/fixtures/phi3-tiny --ids 1,2,3 --max-new 2 --threads -1"), 2);
+    ck_assert_msg(strstr(err_text, "--threads: -1 is out of range (0..1024)"), "%s", err_text);
 }
 END_TEST
 
@@ -151,6 +176,7 @@ Suite *cli_suite(void) {
     tcase_add_test(tc, test_generate_matches_reference);
     tcase_add_test(tc, test_verify_exit_status);
     tcase_add_test(tc, test_info_bytes);
+    tcase_add_test(tc, test_threads_one_meaning);
     suite_add_tcase(s, tc);
     return s;
 }
