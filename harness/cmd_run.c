@@ -295,6 +295,54 @@ static int cmp_row(const void *a, const void *b) {
     return (x->cell_index > y->cell_index) - (x->cell_index < y->cell_index);
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one (overlong forms, surrogates and
+ * code points past U+10FFFF are invalid, as the tokenizer's encoder also says). */
+static int utf8_len(const unsigned char *p, size_t left) {
+    unsigned c = p[0];
+    if (c < 0x80) return 1;
+    int n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (!n || (size_t)n > left) return 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    if (c == 0xe0 && p[1] < 0xa0) return 0; /* overlong */
+    if (c == 0xed && p[1] >= 0xa0) return 0; /* surrogate */
+    if (c == 0xf0 && p[1] < 0x90) return 0; /* overlong */
+    if (c == 0xf4 && p[1] >= 0x90) return 0; /* past U+10FFFF */
+    return n;
+}
+
+/* A text corpus that is not UTF-8 is blamed by file, line and column before the tokenizer sees it. */
+static qb_status check_utf8_file(const char *path) {
+    char *text = NULL;
+    size_t len = 0;
+    qb_status st = qb_read_file(path, &text, &len, (size_t)1 << 31);
+    if (st) return st;
+    size_t line = 1, col = 1;
+    /* (when the file is missing, the caller's relative_hint says where it was looked for) */
+    for (size_t i = 0; i < len;) {
+        int n = utf8_len((const unsigned char *)text + i, len - i);
+        if (!n) {
+            st = qb_errorf(QB_ERR_INPUT, "%s:%zu:%zu: not valid UTF-8 (byte 0x%02x at file offset %zu)", path, line, col,
+                           (unsigned char)text[i], i);
+            break;
+        }
+        if (text[i] == '\n') line++, col = 1;
+        else col++;
+        i += (size_t)n;
+    }
+    free(text);
+    return st;
+}
+
+/* A data file of the config that does not exist: say that relative paths start at the current directory. */
+static qb_status relative_hint(const char *cfg_path, const char *what, const char *path, qb_status st) {
+    if (!st || path[0] == '/' || qb_file_exists(path)) return st;
+    char cwd[1024];
+    return qb_errorf(QB_ERR_INPUT, "%s: %s %s does not exist (paths in a config are relative to the current directory, "
+                                   "%s, not to the config file)",
+                     cfg_path, what, path, getcwd(cwd, sizeof cwd) ? cwd : "?");
+}
+
 /* Removes what an abandoned cell or reference left in flight (temporary files, an uncommitted cell). */
 static void remove_in_flight(const char *out, const char *cache, int n_models, int cell_index) {
     char p[4600];
@@ -457,6 +505,13 @@ int cmd_run(int argc, char **argv) {
     }
 
     /* every workload first: a config error stops the run before anything is written */
+    if (cfg.has_ppl && cfg.corpus) st = relative_hint(cfg_path, "corpus", cfg.corpus, check_utf8_file(cfg.corpus));
+    if (!st && cfg.has_ppl && cfg.corpus_ids && !qb_file_exists(cfg.corpus_ids))
+        st = relative_hint(cfg_path, "corpus_ids", cfg.corpus_ids, QB_ERR_INPUT);
+    if (st) {
+        rc = opts_lib_error("run", st);
+        goto done;
+    }
     for (int i = 0; i < n_sel; i++) {
         int mi = cells[i].model;
         if (work_ok[mi]) continue;

@@ -346,6 +346,30 @@ START_TEST(bad_model_path_writes_nothing) {
 }
 END_TEST
 
+/* A corpus that is not UTF-8 is blamed by file, line and column; a missing one says where paths start. */
+START_TEST(corpus_errors_name_file_and_line) {
+    char corpus[400], cfg[1024];
+    path(corpus, sizeof corpus, "corpus.txt");
+    write_file(corpus, "It was a fine day.\nAnother line.\nA bad \xff byte here.\n");
+    snprintf(cfg, sizeof cfg,
+             "{\"name\": \"bc\", \"models\": [{\"label\": \"a\", \"path\": \"models/austen-toy\"}], \"codecs\": [\"fp32\"],\n"
+             " \"perplexity\": {\"corpus\": \"%s\", \"documents\": \"lines\", \"window\": 8, \"stride\": 8}}\n",
+             corpus);
+    write_file(cfgp, cfg);
+    ck_assert_int_eq(run_out(), 2);
+    char want[1024];
+    snprintf(want, sizeof want, "%s:3:7: not valid UTF-8 (byte 0xff", corpus);
+    ck_assert_msg(strstr(log_text, want), "%s", log_text);
+    write_file(cfgp, "{\"name\": \"bc\", \"models\": [{\"label\": \"a\", \"path\": \"models/austen-toy\"}], \"codecs\": "
+                     "[\"fp32\"], \"perplexity\": {\"corpus\": \"no/such/corpus.txt\", \"window\": 8, \"stride\": 8}}\n");
+    ck_assert_int_eq(run_out(), 2);
+    ck_assert_msg(strstr(log_text, "corpus no/such/corpus.txt does not exist (paths in a config are relative to the current "
+                                   "directory"),
+                  "%s", log_text);
+    ck_assert_msg(access(out, F_OK) != 0, "a failed config wrote %s", out);
+}
+END_TEST
+
 /* show on a partial file names the count and the command; on an empty one it exits non-zero. */
 START_TEST(show_partial_and_empty) {
     const char *one[] = {"run", cfgp, "--out", out, "--only", "codec=q4_0", "--quiet", NULL};
@@ -414,6 +438,7 @@ int main(void) {
     tcase_add_loop_test(tc, signal_keeps_cells_and_says_how_to_resume, 0, 2);
     tcase_add_test(tc, bad_model_path_writes_nothing);
     tcase_add_test(tc, show_partial_and_empty);
+    tcase_add_test(tc, corpus_errors_name_file_and_line);
     tcase_add_test(tc, progress_in_a_log);
     tcase_add_test(tc, changed_config_names_the_command);
     suite_add_tcase(s, tc);
