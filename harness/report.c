@@ -544,8 +544,8 @@ static void what_was_run(FILE *o, const RdFile *f) {
             fputs(" |\n", o);
         }
     }
-    fprintf(o, "| machine | %s, %lld threads; %s; `%s` |\n| build | %s (git %s), HDF5 %s |\n| run | %s |\n\n",
-            f->cpu_model, (long long)f->rows[0].threads, f->compiler, f->cflags, f->qinsbench_version, f->git_commit,
+    fprintf(o, "| machine | %s, %lld thread%s; %s; `%s` |\n| build | %s (git %s), HDF5 %s |\n| run | %s |\n\n",
+            f->cpu_model, (long long)f->rows[0].threads, f->rows[0].threads == 1 ? "" : "s", f->compiler, f->cflags, f->qinsbench_version, f->git_commit,
             f->hdf5_version, f->start_time);
     cJSON_Delete(cfg);
 }
