@@ -319,13 +319,16 @@ static void point_labels(FILE *b, const PLabel *p, int n, int ylog, double w_ch,
     /* gnuplot pads the autoscaled range; 20% each side is close enough to place boxes */
     double xs = w_ch / (1.4 * (xmax > xmin ? xmax - xmin : 1)), ys = h_ln / (1.4 * (ymax > ymin ? ymax - ymin : 1));
     double(*box)[4] = calloc(n ? (size_t)n : 1, sizeof *box); /* x0, x1, y0, y1 of placed labels */
-    int placed = 0;
+    int *who = calloc(n ? (size_t)n : 1, sizeof *who), placed = 0;
     static const double tries[] = {0.4, -0.9, 1.5, -2.0, 2.6, -3.1, 3.7, -4.2};
-    for (int i = 0; i < n && box; i++) {
+    for (int i = 0; i < n && box && who; i++) {
         if (!isfinite(p[i].y)) continue;
         double cx = p[i].x * xs + 0.8, cy = (ylog ? log10(p[i].y) : p[i].y) * ys, len = (double)strlen(p[i].text) * 0.9;
-        double off = tries[0];
-        for (size_t t = 0; t < sizeof tries / sizeof *tries; t++) {
+        double off = NAN;
+        int dup = 0;
+        for (int j = 0; j < placed && !dup; j++) /* the same name within a line or two: one label serves both */
+            dup = !strcmp(p[who[j]].text, p[i].text) && fabs(box[j][0] - cx) < 2 && fabs((box[j][2] + box[j][3]) / 2 - cy) < 2.5;
+        for (size_t t = 0; t < sizeof tries / sizeof *tries && !dup; t++) {
             int clash = 0;
             for (int j = 0; j < placed && !clash; j++)
                 clash = cx < box[j][1] && box[j][0] < cx + len && cy + tries[t] - 0.5 < box[j][3] && box[j][2] < cy + tries[t] + 0.5;
@@ -334,16 +337,22 @@ static void point_labels(FILE *b, const PLabel *p, int n, int ylog, double w_ch,
                 break;
             }
         }
+        if (dup || isnan(off)) continue; /* no free spot: an unreadable label is worse than none */
         box[placed][0] = cx, box[placed][1] = cx + len, box[placed][2] = cy + off - 0.5, box[placed][3] = cy + off + 0.5;
-        placed++;
+        who[placed++] = i;
         fprintf(b, "set label \"%s\" at %.9g,%.9g left offset 0.8,%.1f font ',8' tc rgb '%s' front\n", p[i].text,
                 p[i].x, p[i].y, off, COLOR(p[i].color));
     }
     free(box);
+    free(who);
 }
 
+/* Point shape of the i-th KV mode: circle, square, triangle, diamond, … (filled). */
+#define KV_PT(i) ((int[]){7, 5, 9, 13, 11, 15, 7, 5}[(i) & 7])
+
 static void chart_pareto(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
-    int any = 0, any_ppl = 0, n_ids = 0;
+    int any = 0, any_ppl = 0, n_ids = 0, n_kv = 0;
+    const char *kvs[8];
     PLabel *lab = calloc(f->n ? f->n : 1, sizeof *lab);
     int n_kl = 0, n_pp = 0;
     PLabel *labp = calloc(f->n ? f->n : 1, sizeof *labp);
@@ -362,12 +371,15 @@ static void chart_pareto(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
             n_ids += !strcmp(r->ppl_kind, "random_ids");
             if (!isfinite(r->kl_mean) && !isfinite(r->delta_ppl_rel)) continue;
             char l[192];
-            row_label(r, l, sizeof l);
+            gp_str(r->codec, l, sizeof l);
+            int kvi = 0;
+            while (kvi < n_kv && strcmp(kvs[kvi], r->kv)) kvi++;
+            if (kvi == n_kv && n_kv < 8) kvs[n_kv++] = r->kv;
             /* ΔPPL in percent, the relative change bootstrapped as itself (its CI never crosses −100%). KL 0
              * (lossless) has no place on a log axis: it is left out of the left panel. */
             double kl = r->kl_mean > 0 ? r->kl_mean : NAN;
-            fprintf(g->pipe, "%.6f \"%s\" %.9g %.9g %.9g %.9g\n", r->bits_per_weight_linear, l, kl,
-                    100 * r->delta_ppl_rel, 100 * r->delta_ppl_rel_lo, 100 * r->delta_ppl_rel_hi);
+            fprintf(g->pipe, "%.6f \"%s\" %.9g %.9g %.9g %.9g %d\n", r->bits_per_weight_linear, l, kl,
+                    100 * r->delta_ppl_rel, 100 * r->delta_ppl_rel_lo, 100 * r->delta_ppl_rel_hi, KV_PT(kvi));
             lab[n_kl++] = (PLabel){r->bits_per_weight_linear, kl, "", (int)m};
             snprintf(lab[n_kl - 1].text, sizeof lab[0].text, "%s", l);
             if (isfinite(r->delta_ppl_rel)) {
@@ -377,7 +389,7 @@ static void chart_pareto(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
             }
             any = 1;
         }
-        fprintf(g->pipe, "NaN \"\" NaN NaN NaN NaN\n");
+        fprintf(g->pipe, "NaN \"\" NaN NaN NaN NaN 7\n");
         gp_block_end(g);
     }
     if (!any) {
@@ -389,18 +401,29 @@ static void chart_pareto(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
     char *body;
     size_t len;
     FILE *b = open_memstream(&body, &len);
-    if (any_ppl) fputs("set multiplot layout 1,2 title \"Quality vs size — one point per codec spec (lower left is better)\"\n", b);
+    /* KV mode as the point's shape: the codec name alone labels it, so identical names do not pile up */
+    char shapes[256] = "";
+    static const char *glyph[] = {"●", "■", "▲", "◆", "▼", "⬟", "●", "■"};
+    for (int i = 0; i < n_kv && n_kv > 1; i++) {
+        size_t l = strlen(shapes);
+        snprintf(shapes + l, sizeof shapes - l, "%s%s KV %s", i ? ", " : " — shape: ", glyph[i], kvs[i]);
+    }
+    if (any_ppl)
+        fprintf(b, "set multiplot layout 1,2 title \"Quality vs size — one point per codec (lower left is better)%s\"\n", shapes);
     fprintf(b, "set xlabel \"bits/weight at rest (attention + MLP projections)\"\nset grid\nset key bottom right box opaque\n"
                "set logscale y\nset format y '%%.0e'\nset ylabel \"mean KL(P_ref || P_codec) per token, nat (log scale)\"\n"
-               "set title \"KL divergence from the fp32 reference (KL = 0 not drawable)%s\"\n",
-            any_ppl ? "" : n_ids ? "\\nΔPPL not drawn: random-token-id corpus, where perplexity measures nothing" : "");
-    point_labels(b, lab, n_kl, 1, any_ppl ? 80 : 110, 32);
+               "set title \"KL divergence from the fp32 reference (KL = 0 not drawable)%s%s%s\"\n",
+            any_ppl ? "" : shapes, any_ppl ? "" : n_ids ? "\\nΔPPL not drawn: random-token-id corpus, where perplexity measures nothing" : "",
+            n_kl > 40 ? "\\nlabels only where one fits" : "");
+    point_labels(b, lab, n_kl, 1, any_ppl ? 80 : 170, 32);
     fputs("plot ", b);
     for (size_t m = 0; m < a->n_models; m++) {
         char mm[96];
         gp_str(a->models[m], mm, sizeof mm);
-        fprintf(b, "%s$par%zu using 1:3 with points pt 7 ps 1.3 lc rgb '%s' title \"%s\"", m ? ", \\\n  " : "", m,
-                COLOR(m), mm);
+        /* pt variable draws no symbol in the key: a NaN curve carries the model's entry */
+        fprintf(b, "%s$par%zu using 1:3:7 with points pt variable ps 1.3 lc rgb '%s' notitle, NaN with points pt 7 "
+                   "ps 1.3 lc rgb '%s' title \"%s\"",
+                m ? ", \\\n  " : "", m, COLOR(m), COLOR(m), mm);
     }
     if (any_ppl) {
         fputs("\nunset label\nunset logscale y\nset format y '%g'\nset ylabel \"ΔPPL, % of the reference perplexity\"\n"
@@ -410,8 +433,9 @@ static void chart_pareto(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
         for (size_t m = 0; m < a->n_models; m++) {
             char mm[96];
             gp_str(a->models[m], mm, sizeof mm);
-            fprintf(b, "%s$par%zu using 1:4:5:6 with yerrorbars pt 7 ps 1.3 lc rgb '%s' title \"%s\"", m ? ", \\\n  " : "",
-                    m, COLOR(m), mm);
+            fprintf(b, "%s$par%zu using 1:4:5:6:7 with yerrorbars pt variable ps 1.3 lc rgb '%s' notitle, NaN with points "
+                       "pt 7 ps 1.3 lc rgb '%s' title \"%s\"",
+                    m ? ", \\\n  " : "", m, COLOR(m), COLOR(m), mm);
         }
         fputs("\nunset multiplot", b);
     }
@@ -419,7 +443,7 @@ static void chart_pareto(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
     fclose(b);
     char name[256];
     plot_chart_name(f, "quality-size", NULL, name, sizeof name);
-    gp_chart(g, name, any_ppl ? 1400 : 900, 600, body);
+    gp_chart(g, name, any_ppl ? 1400 : n_kl > 40 ? 1400 : 900, 600, body);
     if (log) fprintf(log, "%s/%s.png\n", g->out_dir, name);
     free(body);
     free(lab);
@@ -604,7 +628,7 @@ static void chart_flips(Gp *g, const RdFile *f, const char *model, FILE *log) {
     size_t len;
     gp_str(model, mm, sizeof mm);
     FILE *b = open_memstream(&body, &len);
-    fprintf(b, "set xlabel \"reference top-1 − top-2 logit margin, logit (last bin: every margin above the 90th percentile)\"\n"
+    fprintf(b, "set xlabel \"reference top-1 − top-2 margin, logit (last bin: all above the 90th percentile)\"\n"
                "set ylabel \"fraction of the line's tokens in the bin\"\n"
                "set grid\nset key outside right top\nset xrange [0:%.6g]\nset yrange [0:*]\nset offsets 0, 0, graph 0.06, 0\n"
                "plot $%s using 1:2 with histeps lw 3 lc rgb 'black' title \"all steps (n = %zu)\"",
@@ -658,10 +682,13 @@ static void chart_flips(Gp *g, const RdFile *f, const char *model, FILE *log) {
     fputs("\n", b);
     fclose(b);
     char *full;
+    /* the note goes under the chart, left-aligned on the canvas: a subtitle is centred on the plot area, which
+     * the outside key narrows, and got clipped */
     char sub[1200] = "";
     if (n_few)
-        snprintf(sub, sizeof sub, "\\nnot drawn, fewer than %d flips (a histogram of so few is noise): %s", MIN_FLIPS_HIST, few);
-    if (asprintf(&full, "set title \"%s: reference top-1 − top-2 logit margin at teacher-forced flips vs at all steps%s\"\n%s",
+        snprintf(sub, sizeof sub, "set bmargin 5\nset label \"not drawn, fewer than %d flips (too few for a histogram): %s\" "
+                                  "at screen 0.01, screen 0.02 left font ',9'\n", MIN_FLIPS_HIST, few);
+    if (asprintf(&full, "set title \"%s: reference top-1 − top-2 logit margin at teacher-forced flips vs at all steps\"\n%s%s",
                  mm, sub, body) < 0) {
         free(body);
         return;
@@ -670,7 +697,7 @@ static void chart_flips(Gp *g, const RdFile *f, const char *model, FILE *log) {
     body = full;
     char name[256];
     plot_chart_name(f, "flip-margins", model, name, sizeof name);
-    gp_chart(g, name, 1100, 560, body);
+    gp_chart(g, name, 1300, 600, body);
     if (log) fprintf(log, "%s/%s.png\n", g->out_dir, name);
     free(body);
 }
