@@ -687,7 +687,7 @@ qb_status report_write(const ReportInput *in, FILE *o) {
         const RdFile *f = &in->files[i];
         fprintf(o, "## Experiment `%s`\n\n", f->config_name[0] ? f->config_name : f->path);
         what_was_run(o, f);
-        chart_link(o, in, f, "match", NULL, "greedy match rate by codec with 95% CI");
+        chart_link(o, in, f, "match", NULL, "first divergence and greedy match rate by codec with 95% CIs");
         chart_link(o, in, f, "quality-size", NULL, "KL mean and ΔPPL against bits/weight");
         chart_link(o, in, f, "speed", NULL, "decode and prefill tokens/s by codec");
         const char *models[64];
