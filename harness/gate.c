@@ -111,31 +111,19 @@ void gate_free(GateSpec *g) {
 
 /* ---- bits per weight from the definitions ---- */
 
-/* What each codec stores, as documented (codec.h, docs): bits per weight code, f32 scale per row or not,
- * block size the row is padded to, and the bytes of a block for block codecs. Written out here on purpose
- * rather than read from codec_table: the gate checks the storage code against the definition. */
+/* What each codec stores, from its row of the codec table: bits per weight code, f32 scale per row or
+ * not, block size the row is padded to. The gate checks the bytes a loaded model reports against these. */
 typedef struct {
-    const char *name;
     double bits;     /* per weight, block codecs: 8 · block_bytes / block */
     int row_scale;   /* 1: + 32 bits per row */
     int block;       /* weights per block (rows padded to a whole block) */
 } CodecDef;
 
-static const CodecDef defs[] = {
-    {"fp32", 32, 0, 1},  {"bf16", 16, 0, 1},          {"f16", 16, 0, 1},
-    {"qins", 16, 1, 1},  /* uint8 stored + int8 sign per weight, f32 scale per row */
-    {"qins8", 8, 1, 1},  /* sign bit + 7-bit code, f32 scale per row */
-    {"qins-compute", 16, 1, 1}, /* stored as qins */
-    {"int8", 8, 1, 1},   /* int8 code, f32 d per row */
-    {"q8_0", 8.0 * 34 / 32, 0, 32}, /* ggml block_q8_0: f16 d + 32 × i8 */
-    {"q4_0", 8.0 * 18 / 32, 0, 32}, /* ggml block_q4_0: f16 d + 16 bytes of nibbles */
-};
-
-static const CodecDef *def_for(codec_id id) {
-    const char *name = codec_name(id);
-    for (size_t i = 0; i < sizeof defs / sizeof *defs; i++)
-        if (!strcmp(defs[i].name, name)) return &defs[i];
-    return NULL;
+static const CodecDef *def_for(codec_id id, CodecDef *d) {
+    if ((unsigned)id >= CODEC_COUNT) return NULL;
+    const codec_traits *tr = &codec_table[id];
+    *d = (CodecDef){8.0 * (double)tr->block_bytes / tr->block_size, tr->has_row_scale, tr->block_size};
+    return d;
 }
 
 /* Bits of one [rows, cols] tensor under a definition. */
@@ -148,8 +136,9 @@ qb_status gate_expected_bits_linear(const char *model_dir, const char *codec_spe
     CodecSpec spec;
     qb_status st = codec_spec_parse(codec_spec, &spec);
     if (st) return st;
-    const CodecDef *da = def_for(codec_for_group(&spec, CODEC_GROUP_ATTN));
-    const CodecDef *dm = def_for(codec_for_group(&spec, CODEC_GROUP_MLP));
+    CodecDef bufa, bufm;
+    const CodecDef *da = def_for(codec_for_group(&spec, CODEC_GROUP_ATTN), &bufa);
+    const CodecDef *dm = def_for(codec_for_group(&spec, CODEC_GROUP_MLP), &bufm);
     if (!da || !dm) return qb_errorf(QB_ERR_UNSUPPORTED, "%s: the gate has no definition of this codec", codec_spec);
     Config c;
     if ((st = config_load(model_dir, &c))) return st;

@@ -37,15 +37,20 @@ static float rng_f(void) { /* roughly N(0,1)-ish: sum of uniforms */
     return s * 1.7f;
 }
 
-static CodedTensor encode(codec_id id, int per_tensor, int64_t rows, int64_t cols, const float *w) {
+static const CodecParams k_per_tensor = {.scale = CODEC_SCALE_TENSOR};
+
+static CodedTensor encode_p(codec_id id, const CodecParams *p, int64_t rows, int64_t cols, const float *w) {
     CodedTensor t;
     float amax = 0;
     for (int64_t i = 0; i < rows * cols; i++) amax = fmaxf(amax, fabsf(w[i]));
-    qb_status st = codec_tensor_init(&t, id, per_tensor, rows, cols, amax);
+    qb_status st = codec_tensor_init(&t, id, p, rows, cols, amax);
     ck_assert_msg(st == QB_OK, "init %s: %s", codec_name(id), qb_last_error());
     st = codec_encode_rows(&t, 0, rows, w);
     ck_assert_msg(st == QB_OK, "encode %s: %s", codec_name(id), qb_last_error());
     return t;
+}
+static CodedTensor encode(codec_id id, int per_tensor, int64_t rows, int64_t cols, const float *w) {
+    return encode_p(id, per_tensor ? &k_per_tensor : NULL, rows, cols, w);
 }
 
 /* ---- specs ---- */
@@ -55,10 +60,10 @@ START_TEST(test_spec_parse) {
     char buf[128];
     ck_assert_int_eq(codec_spec_parse("qins", &s), QB_OK);
     ck_assert_int_eq(s.id, CODEC_QINS);
-    ck_assert_int_eq(s.scale_per_tensor, 0);
+    ck_assert_int_eq(s.params.scale, CODEC_SCALE_ROW);
     ck_assert_uint_eq(s.apply, CODEC_GROUP_DEFAULT);
     ck_assert_int_eq(codec_spec_parse("qins:scale=tensor,apply=attn+mlp+lm_head", &s), QB_OK);
-    ck_assert_int_eq(s.scale_per_tensor, 1);
+    ck_assert_int_eq(s.params.scale, CODEC_SCALE_TENSOR);
     ck_assert_uint_eq(s.apply, CODEC_GROUP_ATTN | CODEC_GROUP_MLP | CODEC_GROUP_LM_HEAD);
     codec_spec_format(&s, buf, sizeof buf);
     ck_assert_str_eq(buf, "qins:scale=tensor,apply=attn+mlp+lm_head");
@@ -76,7 +81,7 @@ START_TEST(test_spec_parse) {
         ck_assert_msg(codec_spec_parse(buf, &b) == QB_OK, "%s: %s", buf, qb_last_error());
         ck_assert_int_eq(b.id, a.id);
         ck_assert_uint_eq(b.apply, a.apply);
-        ck_assert_int_eq(b.scale_per_tensor, a.scale_per_tensor);
+        ck_assert_int_eq(b.params.scale, a.params.scale);
     }
     static const struct {
         const char *spec, *word;
@@ -143,7 +148,7 @@ START_TEST(test_qins_code) {
     ck_assert_uint_eq(t.codes[2], 8); /* 4/0.5 */
     codec_tensor_free(&t);
     /* a tensor absmax smaller than a row's max is a caller error */
-    ck_assert_int_eq(codec_tensor_init(&t, CODEC_QINS, 1, 2, 2, 1.0f), QB_OK);
+    ck_assert_int_eq(codec_tensor_init(&t, CODEC_QINS, &k_per_tensor, 2, 2, 1.0f), QB_OK);
     ck_assert_int_eq(codec_encode_rows(&t, 0, 2, w2), QB_ERR_INPUT);
     codec_tensor_free(&t);
 }
@@ -630,7 +635,7 @@ START_TEST(test_nan_inf_rejected) {
     codec_tensor_free(&t);
     /* bad shapes */
     ck_assert_int_eq(codec_tensor_init(&t, CODEC_QINS, 0, 0, 4, 0), QB_ERR_INPUT);
-    ck_assert_int_eq(codec_tensor_init(&t, CODEC_INT8, 1, 2, 4, 1.0f), QB_ERR_INPUT); /* scale=tensor on int8 */
+    ck_assert_int_eq(codec_tensor_init(&t, CODEC_INT8, &k_per_tensor, 2, 4, 1.0f), QB_ERR_INPUT); /* scale=tensor on int8 */
 }
 END_TEST
 
