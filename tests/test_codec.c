@@ -757,12 +757,211 @@ START_TEST(test_bf16_lossless_on_bf16_model) {
 }
 END_TEST
 
+/* ---- the literal readings of the claim's formula: round=floor, scale=N ---- */
+
+START_TEST(test_qins_variant_specs) {
+    CodecSpec s;
+    char buf[128];
+    ck_assert_int_eq(codec_spec_parse("qins:scale=256", &s), QB_OK);
+    ck_assert_int_eq(s.params.scale, CODEC_SCALE_CONST);
+    ck_assert_float_eq(s.params.scale_const, 256.0f);
+    ck_assert_int_eq(s.params.round, CODEC_ROUND_NEAREST);
+    codec_spec_format(&s, buf, sizeof buf);
+    ck_assert_str_eq(buf, "qins:scale=256,apply=attn+mlp");
+    ck_assert_int_eq(codec_spec_parse("qins8:round=floor,scale=0.5,apply=mlp", &s), QB_OK);
+    ck_assert_int_eq(s.id, CODEC_QINS8);
+    ck_assert_int_eq(s.params.round, CODEC_ROUND_FLOOR);
+    ck_assert_float_eq(s.params.scale_const, 0.5f);
+    codec_spec_format(&s, buf, sizeof buf);
+    ck_assert_str_eq(buf, "qins8:scale=0.5,round=floor,apply=mlp");
+    ck_assert_int_eq(codec_spec_parse("qins:round=round", &s), QB_OK);
+    ck_assert_int_eq(s.params.round, CODEC_ROUND_NEAREST);
+    codec_spec_format(&s, buf, sizeof buf);
+    ck_assert_str_eq(buf, "qins:scale=row,apply=attn+mlp"); /* the default keeps the old canonical text */
+    static const char *const variants[] = {"qins:round=floor", "qins:scale=1e2,round=floor", "qins-compute:scale=tensor,round=floor",
+                                           "qins8:scale=3.25"};
+    for (size_t i = 0; i < sizeof variants / sizeof *variants; i++) {
+        CodecSpec a, b;
+        ck_assert_msg(codec_spec_parse(variants[i], &a) == QB_OK, "%s: %s", variants[i], qb_last_error());
+        codec_spec_format(&a, buf, sizeof buf);
+        ck_assert_msg(codec_spec_parse(buf, &b) == QB_OK, "%s: %s", buf, qb_last_error());
+        ck_assert_int_eq(b.params.scale, a.params.scale);
+        ck_assert_int_eq(b.params.round, a.params.round);
+        ck_assert_float_eq(b.params.scale_const, a.params.scale_const);
+    }
+    static const struct {
+        const char *spec, *word;
+    } bad[] = {
+        {"qins:scale=0", "number > 0"},   {"qins:scale=-2", "number > 0"}, {"qins:scale=inf", "number > 0"},
+        {"qins:scale=nan", "number > 0"}, {"qins:scale=2x", "number > 0"}, {"qins:round=ceil", "round or floor"},
+        {"int8:round=floor", "round= applies only to qins"}, {"q8_0:scale=256", "scale= applies only"},
+        {"qins:round=floor,round=round", "twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(codec_spec_parse(bad[i].spec, &s) == QB_ERR_INPUT, "'%s' parsed", bad[i].spec);
+        ck_assert_msg(strstr(qb_last_error(), bad[i].word), "'%s': message '%s' lacks '%s'", bad[i].spec, qb_last_error(),
+                      bad[i].word);
+    }
+    /* the options are refused at the storage level too, for a codec without them */
+    CodedTensor t;
+    const CodecParams fl = {.round = CODEC_ROUND_FLOOR};
+    ck_assert_int_eq(codec_tensor_init(&t, CODEC_INT8, &fl, 2, 4, 0), QB_ERR_INPUT);
+}
+END_TEST
+
+/* The claim's worked example, with its one global scale of 256: stored=1 → 256.0, stored=128 → 2.0,
+ * stored=255 → 1.004 — encoded from those magnitudes and decoded back. */
+START_TEST(test_qins_claim_example) {
+    const CodecParams p = {.scale = CODEC_SCALE_CONST, .scale_const = 256.0f};
+    const float w[4] = {256.0f, -2.0f, 256.0f / 255.0f, 0.001f};
+    const uint8_t want_stored[4] = {1, 128, 255, 255}; /* 0.001 < 256/255: clamped to 255 */
+    CodedTensor t = encode_p(CODEC_QINS, &p, 1, 4, w);
+    ck_assert_float_eq(t.row_scales[0], 256.0f);
+    for (int i = 0; i < 4; i++) ck_assert_msg(t.codes[2 * i] == want_stored[i], "stored %d: %u", i, t.codes[2 * i]);
+    float d[4];
+    codec_decode_row(&t, 0, d);
+    ck_assert_float_eq(d[0], 256.0f);
+    ck_assert_float_eq(d[1], -2.0f);
+    ck_assert_float_eq_tol(d[2], 1.004f, 5e-4f); /* the claim rounds 256/255 = 1.00392 to 1.004 */
+    ck_assert_float_eq(d[3], 256.0f / 255.0f);   /* every |w| below 1.004 decodes to 1.004 under scale 256 */
+    codec_tensor_free(&t);
+    /* a weight above the constant scale clamps to stored = 1 (no error: the literal formula clips) */
+    const float big[2] = {1000.0f, 0.5f};
+    t = encode_p(CODEC_QINS, &p, 1, 2, big);
+    ck_assert_uint_eq(t.codes[0], 1);
+    ck_assert_uint_eq(t.codes[2], 255);
+    codec_tensor_free(&t);
+}
+END_TEST
+
+/* Floor (the uint8 cast) against round on hand-made values, scale = row max = 1. */
+START_TEST(test_qins_floor_vs_round) {
+    static const struct {
+        float w;
+        uint8_t rnd, flr;
+    } cases[] = {
+        {1.0f, 1, 1},     /* the row max */
+        {0.7f, 1, 1},     /* 1.43 */
+        {0.6f, 2, 1},     /* 1.67: round up, floor down — decodes to 0.5 vs 1.0 */
+        {0.4f, 3, 2},     /* 2.5: the tie rounds away from zero */
+        {0.3f, 3, 3},     /* 3.33 */
+        {0.01f, 100, 100}, /* 1/0.01 = 100.000001 in f32 */
+        {0.0041f, 244, 243}, /* 243.9 */
+        {0.001f, 255, 255}, /* clamped */
+        {0.0f, 255, 255},
+    };
+    float w[9];
+    for (int i = 0; i < 9; i++) {
+        w[i] = cases[i].w * (i & 1 ? -1.0f : 1.0f);
+        ck_assert_uint_eq(codec_qins_code(cases[i].w, 1.0f, 255), cases[i].rnd);
+        ck_assert_uint_eq(codec_qins_code_floor(cases[i].w, 1.0f, 255), cases[i].flr);
+    }
+    ck_assert_uint_eq(codec_qins_code_floor(1.0f, 126.99f, 127), 126);
+    ck_assert_uint_eq(codec_qins_code_floor(1e-45f, 1.0f, 127), 127);
+    ck_assert_uint_eq(codec_qins_code_floor(3.0f, 2.0f, 255), 1);
+    const CodecParams fl = {.round = CODEC_ROUND_FLOOR};
+    CodedTensor r = encode_p(CODEC_QINS, NULL, 1, 9, w), f = encode_p(CODEC_QINS, &fl, 1, 9, w);
+    CodedTensor f8 = encode_p(CODEC_QINS8, &fl, 1, 9, w);
+    for (int i = 0; i < 9; i++) {
+        ck_assert_msg(r.codes[2 * i] == cases[i].rnd, "round %d: %u", i, r.codes[2 * i]);
+        ck_assert_msg(f.codes[2 * i] == cases[i].flr, "floor %d: %u", i, f.codes[2 * i]);
+        ck_assert_uint_eq(f8.codes[i] & 0x7f, codec_qins_code_floor(cases[i].w, 1.0f, 127));
+    }
+    /* floor never decodes to a smaller magnitude than round: truncating the code inflates |w| */
+    float dr[9], df[9];
+    codec_decode_row(&r, 0, dr);
+    codec_decode_row(&f, 0, df);
+    for (int i = 0; i < 9; i++) ck_assert_msg(fabsf(df[i]) >= fabsf(dr[i]), "%d: floor %g < round %g", i, df[i], dr[i]);
+    ck_assert_float_eq(df[2], 1.0f); /* 0.6 → floor code 1 → 1.0 (round: code 2 → 0.5) */
+    ck_assert_float_eq(dr[2], 0.5f);
+    codec_tensor_free(&r), codec_tensor_free(&f), codec_tensor_free(&f8);
+}
+END_TEST
+
+/* Every variant spec × every SIMD level: codes as defined, products as the reference (the variants change
+ * only the encoder, so every kernel must serve them unchanged). */
+START_TEST(test_qins_variants_all_levels) {
+    static const char *const specs[] = {"qins:round=floor", "qins:scale=256", "qins:scale=tensor,round=floor",
+                                        "qins8:round=floor", "qins8:scale=256", "qins-compute:round=floor",
+                                        "qins-compute:scale=256"};
+    const int64_t rows = 23, cols = 100;
+    float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * 3 * cols);
+    float *o = malloc(sizeof(float) * 3 * rows), *oref = malloc(sizeof(float) * 3 * rows);
+    for (int64_t i = 0; i < rows * cols; i++) w[i] = 30.0f * rng_f(); /* spans the codes under scale 256 too */
+    f_random(x, 3 * cols);
+    int top = codec_set_simd(99);
+    for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
+        CodecSpec s;
+        ck_assert_int_eq(codec_spec_parse(specs[k], &s), QB_OK);
+        CodedTensor t = encode_p(s.id, &s.params, rows, cols, w);
+        const int maxc = s.id == CODEC_QINS8 ? 127 : 255;
+        float tmax = 0;
+        for (int64_t i = 0; i < rows * cols; i++) tmax = fmaxf(tmax, fabsf(w[i]));
+        int distinct[256] = {0}, nd = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            float rmax = 0;
+            for (int64_t i = 0; i < cols; i++) rmax = fmaxf(rmax, fabsf(w[r * cols + i]));
+            float scale = s.params.scale == CODEC_SCALE_CONST ? s.params.scale_const
+                          : s.params.scale == CODEC_SCALE_TENSOR ? tmax : rmax;
+            ck_assert_float_eq(t.row_scales[r], scale);
+            for (int64_t i = 0; i < cols; i++) {
+                float a = fabsf(w[r * cols + i]);
+                int want = s.params.round == CODEC_ROUND_FLOOR ? codec_qins_code_floor(a, scale, maxc)
+                                                               : codec_qins_code(a, scale, maxc);
+                int got = t.traits->stored_code(t.codes + (size_t)r * t.row_stride, i);
+                ck_assert_msg(got == want, "%s row %lld col %lld: code %d want %d", specs[k], (long long)r, (long long)i,
+                              got, want);
+                if (!distinct[got]++) nd++;
+            }
+        }
+        ck_assert_msg(nd > 20, "%s: only %d distinct codes: the test weights do not exercise the code", specs[k], nd);
+        for (int level = 0; level <= top; level++) {
+            codec_set_simd(level);
+            codec_matmul(o, &t, x, 3, 2);
+            codec_matmul_ref(oref, &t, x, 3);
+            for (int64_t i = 0; i < 3 * rows; i++) {
+                double mag = t.traits->codes_activations ? qc_mag(&t, i % rows, x + (i / rows) * cols) : 0;
+                if (!t.traits->codes_activations) {
+                    float d[100];
+                    codec_decode_row(&t, i % rows, d);
+                    dd_dot(d, x + (i / rows) * cols, cols, &mag);
+                }
+                ck_assert_msg(fabs((double)o[i] - oref[i]) <= TOL_DOT * mag + 1e-30, "%s level %d out %lld: %.9g vs %.9g",
+                              specs[k], level, (long long)i, o[i], oref[i]);
+            }
+        }
+        codec_tensor_free(&t);
+    }
+    codec_set_simd(99);
+    free(w), free(x), free(o), free(oref);
+}
+END_TEST
+
+/* The spec's options reach the coded tensors of a loaded model (and only the groups it applies to). */
+START_TEST(test_variant_reaches_model) {
+    Model m;
+    ModelOptions mo = {.codec = "qins:scale=256,round=floor", .threads = 1, .ctx = 16};
+    ck_assert_msg(model_load("tests/fixtures/phi3-tiny", &mo, &m) == QB_OK, "%s", qb_last_error());
+    ck_assert_int_eq(m.w.layers[0].qkv.id, CODEC_QINS);
+    ck_assert_float_eq(m.w.layers[0].qkv.row_scales[0], 256.0f);
+    ck_assert_int_eq(m.w.layers[0].down.params.round, CODEC_ROUND_FLOOR);
+    ck_assert_int_eq(m.w.embed.id, CODEC_FP32); /* not in apply= */
+    ck_assert_int_eq(m.w.embed.params.scale, CODEC_SCALE_ROW);
+    model_free(&m);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("codec");
     TCase *tc = tcase_create("codec");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_spec_parse);
     tcase_add_test(tc, test_qins_code);
+    tcase_add_test(tc, test_qins_variant_specs);
+    tcase_add_test(tc, test_qins_claim_example);
+    tcase_add_test(tc, test_qins_floor_vs_round);
+    tcase_add_test(tc, test_qins_variants_all_levels);
+    tcase_add_test(tc, test_variant_reaches_model);
     tcase_add_test(tc, test_q8_0_exact);
     tcase_add_test(tc, test_q4_0_exact);
     tcase_add_test(tc, test_f16_matches_f16c);
