@@ -105,6 +105,20 @@ typedef struct codec_traits {
 
 extern const codec_traits codec_table[CODEC_COUNT];
 
+/* A codec kept in a file of its own (engine/codec_NAME.c) provides these for its table row: declare them
+ * with CODEC_FILE_DECLARE(NAME) and fill the row's kernels with CODEC_FILE_KERNELS(NAME). */
+#define CODEC_FILE_DECLARE(NAME)                                                                              \
+    void codec_##NAME##_from_float_ref(const float *src, void *dst, float *row_scale, int64_t n,             \
+                                       const codec_encode_args *a);                                           \
+    void codec_##NAME##_to_float(const void *src, float row_scale, float *dst, int64_t n);                   \
+    float codec_##NAME##_vec_dot_ref(const void *row, float row_scale, const float *x, int64_t n);           \
+    float codec_##NAME##_vec_dot(const void *row, float row_scale, const float *x, int64_t n);               \
+    codec_vec_dot_fn codec_##NAME##_vec_dot_at_level(int level)
+#define CODEC_FILE_KERNELS(NAME)                                                                              \
+    .from_float_ref = codec_##NAME##_from_float_ref, .to_float = codec_##NAME##_to_float,                    \
+    .vec_dot_ref = codec_##NAME##_vec_dot_ref, .vec_dot = codec_##NAME##_vec_dot,                            \
+    .vec_dot_at_level = codec_##NAME##_vec_dot_at_level
+
 typedef struct {
     codec_id id;
     const codec_traits *traits;
