@@ -460,6 +460,7 @@ static int oor_q4_0(float amax) {
  * list, the gate's expected sizes, entropy) reads it. */
 
 #define QINS_FAMILY_OPTIONS (CODEC_OPT_SCALE | CODEC_OPT_ROUND)
+CODEC_FILE_DECLARE(log8);
 
 const codec_traits codec_table[CODEC_COUNT] = {
     [CODEC_FP32] = {
@@ -527,6 +528,14 @@ const codec_traits codec_table[CODEC_COUNT] = {
         .block_size = QK4_0, .block_bytes = sizeof(block_q4_0),
         .symbol_bits = 4, .symbol = sym_q4_0, .block_side_bits = 16, .out_of_range = oor_q4_0,
         .from_float_ref = q4_0_from, .to_float = q4_0_to, .vec_dot_ref = q4_0_dot_ref, .vec_dot = q4_0_dot,
+    },
+    [CODEC_LOG8] = {
+        .name = "log8",
+        .description = "What the idea would need: sign bit + 7-bit log-magnitude code, 127 levels S·255^((c−127)/126) "
+                       "spaced evenly in log over qins's range [S/255, S] plus an exact 0, S = the row's max |w| "
+                       "(f32 per row): 8 + 32/cols bits/weight, a 4.5% step everywhere instead of qins's harmonic levels.",
+        .block_size = 1, .block_bytes = 1, .has_row_scale = 1, .symbol_bits = 8, .symbol = sym_u8,
+        CODEC_FILE_KERNELS(log8),
     },
 };
 

@@ -27,6 +27,7 @@ typedef enum {
     CODEC_INT8,         /* per-row symmetric absmax int8 */
     CODEC_Q8_0,         /* ggml block_q8_0: 32 weights, f16 scale */
     CODEC_Q4_0,         /* ggml block_q4_0: 32 weights, f16 scale */
+    CODEC_LOG8,         /* sign + 7-bit log-magnitude code, f32 row scale (engine/codec_log8.c) */
     CODEC_COUNT
 } codec_id;
 
