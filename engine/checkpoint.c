@@ -56,9 +56,10 @@ static qb_status read_index(Checkpoint *ck, const char *index_path) {
         return qb_errorf(QB_ERR_INPUT, "%s: not a valid JSON object", index_path);
     }
     const char *dup = config_duplicate_key(root);
-    if (dup) {
+    if (dup) { /* the message first: dup points into the tree */
+        qb_errorf(QB_ERR_INPUT, "%s: key \"%s\" appears twice in one object", index_path, dup);
         cJSON_Delete(root);
-        return qb_errorf(QB_ERR_INPUT, "%s: key \"%s\" appears twice in one object", index_path, dup);
+        return QB_ERR_INPUT;
     }
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!wm || !cJSON_IsObject(wm)) {
