@@ -2,7 +2,8 @@
  * and the key path; nothing is guessed. */
 #include "expconfig.h"
 
-#include <cjson/cJSON.h>
+#include "qb_json.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -18,33 +19,21 @@ static char *xstrdup(const char *s) {
     return p;
 }
 
-/* Rejects keys of obj not in `allowed` (NULL-terminated). */
 static qb_status check_keys(const char *path, const char *where, const cJSON *obj, const char *const *allowed) {
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            if (it->string && !strcmp(it->string, *a)) ok = 1;
-        if (!ok)
-            return qb_errorf(QB_ERR_INPUT, "%s: %s%s%s: unknown key", path, where, *where ? "." : "",
-                             it->string ? it->string : "?");
-    }
-    return QB_OK;
+    return qb_json_check_keys(path, where, obj, allowed);
 }
 
 static qb_status get_string(const char *path, const char *key, const cJSON *v, char **out) {
-    if (!cJSON_IsString(v) || !v->valuestring) return qb_errorf(QB_ERR_INPUT, "%s: %s: expected a string", path, key);
-    *out = xstrdup(v->valuestring);
+    const char *s;
+    qb_status st = qb_json_as_str(path, key, v, &s);
+    if (st) return st;
+    *out = xstrdup(s);
     return *out ? QB_OK : QB_ERR_NOMEM;
 }
 
 static qb_status get_int(const char *path, const char *key, const cJSON *v, long long lo, long long hi,
                          long long *out) {
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble)
-        return qb_errorf(QB_ERR_INPUT, "%s: %s: expected an integer", path, key);
-    long long x = (long long)v->valuedouble;
-    if (x < lo || x > hi) return qb_errorf(QB_ERR_INPUT, "%s: %s: %lld is out of range (%lld..%lld)", path, key, x, lo, hi);
-    *out = x;
-    return QB_OK;
+    return qb_json_as_int(path, key, v, lo, hi, out);
 }
 
 static qb_status get_string_list(const char *path, const char *key, const cJSON *v, char ***out, int *n) {
@@ -337,14 +326,13 @@ static qb_status parse_root(const char *path, const cJSON *root, ExpConfig *c) {
 qb_status exp_config_parse(const char *path, const char *text, ExpConfig *c) {
     memset(c, 0, sizeof *c);
     if (!(c->text = xstrdup(text))) return QB_ERR_NOMEM;
-    cJSON *root = cJSON_Parse(text);
-    if (!root) {
-        const char *e = cJSON_GetErrorPtr();
-        long off = e && e >= text ? (long)(e - text) : -1;
+    cJSON *root = NULL;
+    qb_status st = qb_json_parse(path, text, strlen(text), &root);
+    if (st) {
         exp_config_free(c);
-        return qb_errorf(QB_ERR_INPUT, "%s: invalid JSON near byte %ld", path, off);
+        return st;
     }
-    qb_status st = parse_root(path, root, c);
+    st = parse_root(path, root, c);
     cJSON_Delete(root);
     if (st) {
         char msg[1024];
