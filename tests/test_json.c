@@ -232,6 +232,31 @@ START_TEST(many_added_tokens_near_linear) {
 }
 END_TEST
 
+/* Names that must be distinct in an experiment config: a repeated codec or model label, and labels that
+ * h5r_cell_name maps to the same results group ("m:1" and "m_1" once stored two models in one group). */
+START_TEST(expconfig_names_distinct) {
+    ExpConfig c;
+    const char *rep_codec = "{\"name\":\"x\",\"models\":[{\"label\":\"m\",\"path\":\"p\"}],\"codecs\":[\"fp32\",\"qins\","
+                            "\"fp32\"],\"speed\":{}}";
+    ck_assert_int_eq(exp_config_parse("e.json", rep_codec, &c), QB_ERR_INPUT);
+    ck_assert_msg(strstr(qb_last_error(), "e.json: codecs[2]: 'fp32' repeats codecs[0]") != NULL, "%s", qb_last_error());
+    const char *rep_model = "{\"name\":\"x\",\"models\":[{\"label\":\"m\",\"path\":\"p\"},{\"label\":\"m\",\"path\":\"q\"}],"
+                            "\"codecs\":[\"fp32\"],\"speed\":{}}";
+    ck_assert_int_eq(exp_config_parse("e.json", rep_model, &c), QB_ERR_INPUT);
+    ck_assert_msg(strstr(qb_last_error(), "e.json: models[1]: 'm' repeats models[0]") != NULL, "%s", qb_last_error());
+    const char *collide = "{\"name\":\"x\",\"models\":[{\"label\":\"m:1\",\"path\":\"p\"},{\"label\":\"m_1\",\"path\":\"q\"}],"
+                          "\"codecs\":[\"fp32\",\"qins\"],\"speed\":{}}";
+    ck_assert_int_eq(exp_config_parse("e.json", collide, &c), QB_ERR_INPUT);
+    const char *msg = qb_last_error();
+    ck_assert_msg(strstr(msg, "e.json: models[0].label 'm:1' and models[1].label 'm_1' map to the same results group")
+                  != NULL, "%s", msg);
+    const char *fine = "{\"name\":\"x\",\"models\":[{\"label\":\"m-1\",\"path\":\"p\"},{\"label\":\"m_1\",\"path\":\"q\"}],"
+                       "\"codecs\":[\"fp32\",\"qins\"],\"kv\":[\"f32\",\"f16\"],\"speed\":{}}";
+    ck_assert_msg(exp_config_parse("e.json", fine, &c) == QB_OK, "%s", qb_last_error());
+    exp_config_free(&c);
+}
+END_TEST
+
 Suite *json_suite(void);
 Suite *json_suite(void) {
     Suite *s = suite_create("json");
@@ -243,6 +268,7 @@ Suite *json_suite(void) {
     tcase_add_test(tc, typed_getters);
     tcase_add_test(tc, expconfig_huge_integer);
     tcase_add_test(tc, many_added_tokens_near_linear);
+    tcase_add_test(tc, expconfig_names_distinct);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
