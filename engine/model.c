@@ -292,12 +292,12 @@ static void act_row_floats(const Config *c, size_t out[9]) {
     memcpy(out, v, sizeof v);
 }
 
-uint64_t batch_scratch_bytes(const Model *m, int rows) {
+uint64_t batch_scratch_bytes(const Config *c, int threads, int ctx, int rows) {
     size_t per[9];
-    act_row_floats(&m->config, per);
+    act_row_floats(c, per);
     uint64_t row = 2 * sizeof(int);
     for (int i = 0; i < 9; i++) row += per[i] * sizeof(float);
-    uint64_t att = (uint64_t)m->threads * ((uint64_t)m->ctx + 2 * (uint64_t)m->config.head_dim) * sizeof(float);
+    uint64_t att = (uint64_t)threads * ((uint64_t)ctx + 2 * (uint64_t)c->head_dim) * sizeof(float);
     return (uint64_t)rows * row + att;
 }
 

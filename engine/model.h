@@ -103,8 +103,9 @@ void runstate_reset(RunState *s);
 /* Exact bytes of the KV cache runstate_build_ctx allocates for ctx tokens under the model's kv mode
  * (0 when it overflows). */
 uint64_t runstate_kv_bytes(const Config *c, kv_mode kv, int ctx);
-/* Bytes of a BatchScratch of `rows` rows (for memory budgets). */
-uint64_t batch_scratch_bytes(const Model *m, int rows);
+/* Bytes of a BatchScratch of `rows` rows for a model of these shapes run with `threads` threads and a
+ * context of ctx tokens (for memory budgets). */
+uint64_t batch_scratch_bytes(const Config *c, int threads, int ctx, int rows);
 
 qb_status batch_scratch_build(BatchScratch *a, const Model *m, int rows);
 void batch_scratch_free(BatchScratch *a);
