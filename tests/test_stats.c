@@ -151,7 +151,7 @@ START_TEST(config_strict) {
     expect_error("{\"name\":\"x\",\"models\":[{\"label\":\"m\",\"path\":\"p\"}],\"codecs\":[\"fp32\"],\"color\":1,\"speed\":{}}",
                  "color: unknown key");
     expect_error("{\"name\":\"x\",\"models\":[],\"codecs\":[\"fp32\"]}", "models");
-    expect_error("{\"name\":\"x\",", "invalid JSON");
+    expect_error("{\"name\":\"x\",", "not valid JSON");
     expect_error("{\"name\":\"x\",\"models\":[{\"label\":\"m\",\"path\":\"p\"}],\"codecs\":[\"fp32\"],"
                  "\"perplexity\":{\"corpus\":\"a\",\"corpus_ids\":\"b\",\"window\":8}}",
                  "exactly one of corpus, corpus_ids");
