@@ -76,15 +76,14 @@ static const SummaryRow *find_in(const RdFile *f, const char *model, const char 
 
 /* ---- Phi-3.5-mini bytes ---- */
 
-qb_status report_phi35_bytes(const char *codec_spec, double *bytes, double *params) {
-    char dir[] = "/tmp/qinsbench-phi35-XXXXXX";
+/* A synth preset's config (shapes only: synth --config-only into a temporary directory, removed again). */
+static qb_status preset_config(const char *preset, Config *c) {
+    char dir[] = "/tmp/qinsbench-preset-XXXXXX";
     if (!mkdtemp(dir)) return qb_errorf(QB_ERR_IO, "/tmp: cannot make a temporary directory");
-    synth_options o = {.preset = "phi3.5-mini", .out_dir = dir, .dtype = ST_BF16, .quiet = 1, .config_only = 1, .force = 1};
+    synth_options o = {.preset = preset, .out_dir = dir, .dtype = ST_BF16, .quiet = 1, .config_only = 1, .force = 1};
     synth_result res;
     qb_status st = synth_write(&o, &res);
-    Config c;
-    int loaded = 0;
-    if (!st && !(st = config_load(dir, &c))) loaded = 1;
+    if (!st) st = config_load(dir, c);
     /* No temporary files left behind: synth --config-only writes exactly these two. */
     char p[128];
     snprintf(p, sizeof p, "%s/config.json", dir);
@@ -92,17 +91,33 @@ qb_status report_phi35_bytes(const char *codec_spec, double *bytes, double *para
     snprintf(p, sizeof p, "%s/generation_config.json", dir);
     unlink(p);
     rmdir(dir);
+    return st;
+}
+
+/* Exact bytes at rest by group of a preset's shapes under a codec spec. */
+static qb_status preset_bytes(const char *preset, const char *codec_spec, WeightBytes *wb) {
+    Config c;
+    qb_status st = preset_config(preset, &c);
     if (st) return st;
     CodecSpec spec;
-    if ((st = codec_spec_parse(codec_spec, &spec))) {
-        if (loaded) config_free(&c);
-        return st;
-    }
-    WeightBytes wb;
-    model_bytes_for_config(&c, &spec, &wb);
-    *bytes = (double)(wb.attn + wb.mlp + wb.lm_head + wb.embed + wb.norms);
-    *params = (double)(wb.n_params_attn + wb.n_params_mlp + wb.n_params_lm_head + wb.n_params_embed + wb.n_params_norms);
+    if (!(st = codec_spec_parse(codec_spec, &spec))) model_bytes_for_config(&c, &spec, wb);
     config_free(&c);
+    return st;
+}
+
+static double wb_total(const WeightBytes *wb) {
+    return (double)(wb->attn + wb->mlp + wb->lm_head + wb->embed + wb->norms);
+}
+static double wb_params(const WeightBytes *wb) {
+    return (double)(wb->n_params_attn + wb->n_params_mlp + wb->n_params_lm_head + wb->n_params_embed + wb->n_params_norms);
+}
+
+qb_status report_phi35_bytes(const char *codec_spec, double *bytes, double *params) {
+    WeightBytes wb;
+    qb_status st = preset_bytes("phi3.5-mini", codec_spec, &wb);
+    if (st) return st;
+    *bytes = wb_total(&wb);
+    *params = wb_params(&wb);
     return QB_OK;
 }
 
@@ -243,10 +258,14 @@ static void claim_speed(Claims *c) {
             snprintf(m, sizeof m, "decode (tg): qins %.2f tok/s vs FP32 %.2f tok/s = %.3f× (%s; model %s)", q->avg_ts,
                      f->avg_ts, ratio, c->in->bench_path, q->model);
             int holds = ratio >= 0.95 && ratio <= 1.05;
-            snprintf(why, sizeof why, "%s the claimed 0.95–1.05× range%s", holds ? "inside" : "outside",
+            snprintf(why, sizeof why,
+                     "%s the claimed 0.95–1.05× range%s. What was measured: this engine's fused decode-and-dot kernels on "
+                     "the CPU above, at Phi-3.5-mini's shapes with synthetic weights (the bench's layer count), median of "
+                     "repeats — not the claim's PyTorch-on-M4 setting, which this neither reproduces nor refutes",
+                     holds ? "inside" : "outside",
                      ratio > 1.05 ? " (faster: the coded weights are half the bytes to read)" : "");
             snprintf(cmd, sizeof cmd, "`make bench-phi35` → %s", c->in->bench_path);
-            claim_row(c, "speed ~0.95–1.05× FP32", m, holds ? "holds" : "refuted", why, cmd);
+            claim_row(c, "speed ~0.95–1.05× FP32 (\"~5% slower\")", m, holds ? "holds here" : "not reproduced here", why, cmd);
             return;
         }
     }
@@ -277,7 +296,7 @@ static void claim_speed(Claims *c) {
              "claim's setting (a memory-bound 3.8 B model); the Phi-3.5 bench (`make bench-phi35` → "
              "results/bench-phi35.csv, then `qinsbench report --bench`) decides it");
     snprintf(cmd, sizeof cmd, "%s", run_cmd(q.f, rcbuf, sizeof rcbuf));
-    claim_row(c, "speed ~0.95–1.05× FP32", m, "inconclusive", why, cmd);
+    claim_row(c, "speed ~0.95–1.05× FP32 (\"~5% slower\")", m, "not reproduced here", why, cmd);
 }
 
 static void claim_ppl(Claims *c) {
@@ -442,6 +461,307 @@ static void precision_table(FILE *o) {
 }
 
 
+/* ---- the literal readings of the formula, and what would work ---- */
+
+/* Every qins reading present in the results (round=floor, scale=tensor, scale=N), each on its own row:
+ * the claim judged under every reading of its own formula, not only the one most favourable to it. */
+static void claim_readings(Claims *c) {
+    char rate[96], m[768], why[512], cmd[512];
+    for (int i = 0; i < c->in->n_files; i++) {
+        const RdFile *f = &c->in->files[i];
+        for (size_t j = 0; j < f->n; j++) {
+            const SummaryRow *r = &f->rows[j];
+            CodecSpec s;
+            if (!rd_ok(r) || strcmp(r->kv, "f32") || !isfinite(r->match_rate) || !strcmp(r->codec, "qins")) continue;
+            if (codec_spec_parse(r->codec, &s) != QB_OK) {
+                qb_error_clear();
+                continue;
+            }
+            if (s.id != CODEC_QINS) continue;
+            fmt_rate(rate, sizeof rate, r->match_rate, r->match_rate_lo, r->match_rate_hi);
+            snprintf(m, sizeof m, "`%s` on %s: %s greedy match (%lld prompts × %lld steps), KL mean %.3g nat", r->codec,
+                     r->model, rate, (long long)r->n_prompts, (long long)r->steps, r->kl_mean);
+            snprintf(why, sizeof why, "%s",
+                     r->match_rate >= 1 ? "all steps equal under this reading"
+                     : s.params.scale == CODEC_SCALE_CONST
+                         ? "divergences observed; with one constant scale every |w| below scale/255 decodes to the same "
+                           "±scale/255 (with 256: ±1.004), far above the weights of a trained model"
+                         : "divergences observed under this reading too");
+            snprintf(cmd, sizeof cmd, "`qinsbench show %s`", f->path);
+            claim_row(c, "(same claim, another reading of `clip(scale/|w|, 1, 255)` # uint8)", m,
+                      r->match_rate >= 1 ? "holds" : "refuted", why, cmd);
+        }
+    }
+}
+
+/* log8 beside qins on the same model: the harmonic levels are the fault, not 8 bits. */
+static void claim_log8(Claims *c) {
+    char ra[96], rb[96], m[768], why[512], cmd[512];
+    for (int i = 0; i < c->in->n_files; i++) {
+        const RdFile *f = &c->in->files[i];
+        for (size_t j = 0; j < f->n; j++) {
+            const SummaryRow *l = &f->rows[j];
+            if (!rd_ok(l) || strcmp(l->codec, "log8") || strcmp(l->kv, "f32") || !isfinite(l->match_rate)) continue;
+            const SummaryRow *q = find_in(f, l->model, "qins", "f32");
+            if (!q || !isfinite(q->match_rate)) continue;
+            fmt_rate(ra, sizeof ra, l->match_rate, l->match_rate_lo, l->match_rate_hi);
+            fmt_rate(rb, sizeof rb, q->match_rate, q->match_rate_lo, q->match_rate_hi);
+            snprintf(m, sizeof m, "%s: log8 (%.2f bits/weight) %s greedy match, KL mean %.3g nat; qins (%.2f bits/weight) %s, "
+                     "KL %.3g nat", l->model, l->bits_per_weight_linear, ra, l->kl_mean, q->bits_per_weight_linear, rb,
+                     q->kl_mean);
+            snprintf(why, sizeof why,
+                     "the same magnitude range [S/255, S] and 7 bits of magnitude, spaced evenly in log instead of "
+                     "harmonically: KL %.1f× lower at half the bytes of qins as stored. On Gaussian rows its relative RMS "
+                     "error is 12× below qins's (tests/test_codec.c: 0.0127 vs 0.158)",
+                     l->kl_mean > 0 ? q->kl_mean / l->kl_mean : NAN);
+            snprintf(cmd, sizeof cmd, "`qinsbench show %s`", f->path);
+            claim_row(c, "what the idea would need: a log-spaced 8-bit code (`log8`, ours, not the claim's)", m,
+                      "for comparison", why, cmd);
+        }
+    }
+}
+
+/* The no-op control: a codec whose decoded weights equal the checkpoint's. 100% greedy match is what a
+ * product that never sees coded weights gives; this row shows the harness reports exactly that then. */
+static void claim_control(Claims *c) {
+    char rate[96], m[768], why[512], cmd[512];
+    int any = 0;
+    for (int i = 0; i < c->in->n_files; i++) {
+        const RdFile *f = &c->in->files[i];
+        for (size_t j = 0; j < f->n; j++) {
+            const SummaryRow *r = &f->rows[j];
+            if (!rd_ok(r) || strncmp(r->codec, "bf16", 4) || strcmp(r->kv, "f32") || !isfinite(r->match_rate)) continue;
+            char *dtype = rd_model_attr(f, r->model, "torch_dtype");
+            int bf16_ckpt = dtype && !strcmp(dtype, "bfloat16");
+            free(dtype);
+            if (!bf16_ckpt && strcmp(r->model, "austen-toy")) continue;
+            fmt_rate(rate, sizeof rate, r->match_rate, r->match_rate_lo, r->match_rate_hi);
+            snprintf(m, sizeof m, "`%s` on %s (a bf16 checkpoint): %s greedy match, KL mean %.3g nat", r->codec, r->model,
+                     rate, r->kl_mean);
+            snprintf(why, sizeof why,
+                     "bf16 re-codes bf16 weights exactly, so the product sees the checkpoint's own values: this is what "
+                     "100%% greedy match looks like, and it is what a Pattern A measurement shows if the coded weights "
+                     "never reach the product (see the toy-table memory row)");
+            snprintf(cmd, sizeof cmd, "`qinsbench show %s`", f->path);
+            claim_row(c, "control: the codec that changes nothing", m,
+                      r->match_rate >= 1 ? "control behaves" : "control FAILED (investigate)", why, cmd);
+            any = 1;
+        }
+    }
+    if (!any)
+        claim_row(c, "control: the codec that changes nothing", "not measured", "inconclusive",
+                  "no bf16 cell on a bf16 checkpoint in the results", "`make report`");
+}
+
+/* ---- the toy table's memory column, from the toy's config ---- */
+
+static void claim_toy_memory(Claims *c) {
+    WeightBytes f32, q;
+    if (preset_bytes("toy", "fp32", &f32) || preset_bytes("toy", "qins", &q)) {
+        claim_row(c, "toy table: FP32 13.9 MB, QINS 7.0 MB, Pattern A \"0.4 MB\"", qb_last_error(), "inconclusive",
+                  "could not compute the toy's byte counts", "—");
+        qb_error_clear();
+        return;
+    }
+    const double MiB = 1048576.0, P = wb_params(&f32), lin = (double)(f32.n_params_attn + f32.n_params_mlp);
+    const double codes = (double)(q.attn + q.mlp);
+    char m[1024], why[1024];
+    snprintf(m, sizeof m,
+             "the toy's config (`qinsbench synth --preset toy`, austen-toy's shapes): %.3f M parameters, FP32 %.2f MiB "
+             "(13.9 MiB would be %.3f M parameters at 4 bytes); 7.0 MiB = %.2f bytes/parameter; \"0.4 MB\" = %.2f "
+             "bits/parameter; Pattern A's own codes for the linear layers alone (%.3f M weights, uint8 + int8 sign + row "
+             "scales) take %.2f MiB",
+             P / 1e6, wb_total(&f32) / MiB, 13.9 * MiB / 4 / 1e6, 7.0 * MiB / P, 0.4 * MiB * 8 / P, lin / 1e6, codes / MiB);
+    snprintf(why, sizeof why,
+             "13.9 MB is the FP32 size (MiB), 7.0 MB is 2 bytes per parameter (the bf16 size, and qins as stored), but "
+             "0.4 MB is %.0f× smaller than Pattern A's own codes: whatever was measured as \"0.4 MB\" did not hold the "
+             "coded weights, so its 100%% greedy match cannot be evidence about them (the control row shows what a "
+             "codec that changes nothing gives)",
+             codes / (0.4 * MiB));
+    claim_row(c, "toy table: FP32 13.9 MB, standard QINS 7.0 MB, Pattern A \"0.4 MB\"", m, "refuted", why,
+              "`qinsbench report` (model_bytes_for_config on the toy preset's config)");
+}
+
+/* ---- what the codecs do to real weights: conversion error, sparsity, entropy ---- */
+
+static const char *const k_weight_specs[] = {"qins", "qins:round=floor", "qins:scale=tensor", "qins:scale=256",
+                                             "qins8", "log8", "int8", "q8_0", "q4_0"};
+#define N_WSPECS (sizeof k_weight_specs / sizeof k_weight_specs[0])
+
+typedef struct {
+    const char *label, *dir;
+    int ok;
+    CodecStats st[N_WSPECS];
+} WeightMeasure;
+
+/* Codes every linear layer (attention + MLP) of the model at dir with each spec, from its FP32 weights. */
+static qb_status measure_weights(WeightMeasure *wm) {
+    ModelOptions mo = {.codec = "fp32", .kv = "f32", .ctx = 16, .threads = 1};
+    Model m;
+    qb_status st = model_load(wm->dir, &mo, &m);
+    if (st) return st;
+    CodecSpec specs[N_WSPECS];
+    for (size_t k = 0; k < N_WSPECS; k++) {
+        codec_stats_init(&wm->st[k]);
+        if ((st = codec_spec_parse(k_weight_specs[k], &specs[k]))) break;
+    }
+    for (int l = 0; l < m.config.n_layers && !st; l++) {
+        const CodedTensor *ts[4] = {&m.w.layers[l].qkv, &m.w.layers[l].o, &m.w.layers[l].gate_up, &m.w.layers[l].down};
+        for (int t = 0; t < 4 && !st; t++) {
+            const float *w = (const float *)ts[t]->codes; /* fp32: the codes are the weights, rows × cols */
+            float amax = 0;
+            for (int64_t i = 0; i < ts[t]->rows * ts[t]->cols; i++) amax = fmaxf(amax, fabsf(w[i]));
+            for (size_t k = 0; k < N_WSPECS && !st; k++) {
+                CodedTensor ct;
+                if ((st = codec_tensor_init(&ct, specs[k].id, &specs[k].params, ts[t]->rows, ts[t]->cols, amax))) break;
+                if (!(st = codec_encode_rows(&ct, 0, ct.rows, w))) st = codec_stats_add(&wm->st[k], &ct, w);
+                codec_tensor_free(&ct);
+            }
+        }
+    }
+    model_free(&m);
+    wm->ok = !st;
+    return st;
+}
+
+static int wspec(const char *name) {
+    for (size_t k = 0; k < N_WSPECS; k++)
+        if (!strcmp(k_weight_specs[k], name)) return (int)k;
+    return 0;
+}
+
+static void claim_conversion(Claims *c, const WeightMeasure *wm, int n) {
+    char m[2048], why[512];
+    size_t k = 0;
+    int measured = 0, below = 1;
+    for (int i = 0; i < n; i++) {
+        if (!wm[i].ok) continue;
+        measured++;
+        k += (size_t)snprintf(m + k, sizeof m - k, "%s%s (%.2f M linear weights): mean relative error / relative RMS:",
+                              k ? "; " : "", wm[i].label, (double)wm[i].st[0].n / 1e6);
+        for (size_t s = 0; s < N_WSPECS && k < sizeof m; s++)
+            k += (size_t)snprintf(m + k, sizeof m - k, " %s %.2f%% / %.2f%%%s", k_weight_specs[s],
+                                  100 * codec_stats_mean_rel(&wm[i].st[s]), 100 * codec_stats_rel_rms(&wm[i].st[s]),
+                                  s + 1 < N_WSPECS ? "," : "");
+        if (!(codec_stats_mean_rel(&wm[i].st[wspec("qins")]) < 0.01)) below = 0;
+    }
+    if (!measured) {
+        claim_row(c, "conversion: \"<1% mean relative error\"", "not measured", "inconclusive",
+                  "neither models/austen-toy nor models/toy could be loaded (`make report` makes models/toy)", "`make report`");
+        return;
+    }
+    snprintf(why, sizeof why,
+             "%s. The mean is over every nonzero weight; the smallest saturate at S/255 (relative error unbounded), the "
+             "largest are rounded among S/1, S/2, S/3 (up to 50%% off)",
+             below ? "qins's mean relative error is below 1% on every model measured" : "qins's mean relative error is above 1%");
+    claim_row(c, "conversion: \"<1% mean relative error\"", m, below ? "holds" : "refuted", why,
+              "`qinsbench report`; per tensor: `qinsbench codec --codec SPEC --in MODEL/model.safetensors --out /tmp/x.safetensors`");
+}
+
+static void claim_sparsity(Claims *c, const WeightMeasure *wm, int n) {
+    static const char *const which[] = {"qins", "qins:round=floor", "qins:scale=tensor", "qins:scale=256"};
+    char m[1024];
+    size_t k = 0;
+    int measured = 0, in_range = 1;
+    for (int i = 0; i < n; i++) {
+        if (!wm[i].ok) continue;
+        measured++;
+        k += (size_t)snprintf(m + k, sizeof m - k, "%s%s: stored > %d in", k ? "; " : "", wm[i].label, CODEC_SPARSE_STORED);
+        for (size_t s = 0; s < 4 && k < sizeof m; s++)
+            k += (size_t)snprintf(m + k, sizeof m - k, " %s %.2f%%%s", which[s],
+                                  100 * codec_stats_sparse_frac(&wm[i].st[wspec(which[s])]), s < 3 ? "," : "");
+        double f = codec_stats_sparse_frac(&wm[i].st[wspec("qins")]);
+        if (!(f >= 0.40 && f <= 0.60)) in_range = 0;
+    }
+    if (!measured) {
+        claim_row(c, "sparsity: \"stored > 200\" is 40–60% of weights", "not measured", "inconclusive",
+                  "no model could be loaded", "`make report`");
+        return;
+    }
+    claim_row(c, "sparsity: \"remove near-zero weights (stored > 200), typical 40–60% sparsity\"", m,
+              in_range ? "holds" : "refuted",
+              "with a row (or tensor) scale, stored > 200 means |w| < max|w|/200: on Gaussian-like weights a few "
+              "percent, not 40–60%. Only a constant scale far above the weights (the example's 256) puts most codes "
+              "above 200 — by saturating every weight, not by finding near-zero ones",
+              "`qinsbench report`; per tensor: `qinsbench codec --codec qins ...` (last column)");
+}
+
+static void claim_entropy(Claims *c, const WeightMeasure *wm, int n) {
+    const WeightMeasure *w = NULL;
+    for (int i = 0; i < n && !w; i++)
+        if (wm[i].ok) w = &wm[i];
+    double bytes_all, P;
+    if (!w || report_phi35_bytes("qins:apply=attn+mlp+lm_head+embed", &bytes_all, &P)) {
+        qb_error_clear();
+        claim_row(c, "\"Huffman 3–5× on top\", \"19× total: 7.6 GB → 1.9 GB → ~400 MB\"", "not measured", "inconclusive",
+                  "no model could be loaded or Phi-3.5-mini's shapes not computed", "`make report`");
+        return;
+    }
+    const double hq = codec_stats_entropy_bits(&w->st[wspec("qins")]), hl = codec_stats_entropy_bits(&w->st[wspec("log8")]);
+    const double h4 = codec_stats_entropy_bits(&w->st[wspec("q4_0")]);
+    char m[1024], why[768];
+    snprintf(m, sizeof m,
+             "order-0 entropy of the stored symbols on %s's linear weights (sign and row scales included): qins %.2f "
+             "bits/weight (vs 16 stored: %.2f×; vs FP32: %.1f×), log8 %.2f, q4_0 %.2f. At Phi-3.5-mini's %.3f G "
+             "parameters, every matrix coded, the best any lossless stage could reach is qins %.2f GB (log8 %.2f GB); "
+             "~400 MB needs %.2f bits/weight",
+             w->label, hq, 16 / hq, 32 / hq, hl, h4, P / 1e9, P * hq / 8 / 1e9, P * hl / 8 / 1e9, 400e6 * 8 / P);
+    snprintf(why, sizeof why,
+             "no lossless coder beats the order-0 entropy of independent symbols by much on noise-like weights; "
+             "\"3–5×\" over the stored form is %.2f× here, and 400 MB is %.1f× below the entropy bound. The claim's "
+             "pruning step (stored > 200 → 0) is lossy and removes only a few percent (sparsity row). Assumes "
+             "Phi-3.5-mini's weights are as Gaussian-like as %s's",
+             16 / hq, (P * hq / 8) / 400e6, w->label);
+    claim_row(c, "\"Huffman 3–5× on top\", \"10–15×\", \"19× total: 7.6 GB → 1.9 GB → ~400 MB\"", m, "refuted", why,
+              "`qinsbench report`; per tensor: `qinsbench codec --codec qins ...` (entropy column)");
+}
+
+/* ---- memory at Phi-3.5-mini's shapes: weights + KV cache ---- */
+
+static void claim_memory_totals(Claims *c) {
+    Config cfg;
+    if (preset_config("phi3.5-mini", &cfg)) {
+        claim_row(c, "memory: \"~5–6 GB total with KV\", \"codec + KV ~1.3 GB\"", qb_last_error(), "inconclusive",
+                  "could not compute Phi-3.5-mini's shapes", "—");
+        qb_error_clear();
+        return;
+    }
+    /* KV per token and layer, as runstate_build lays it out (engine/model.c): f32 K+V 4+4 bytes per element;
+     * f16 2+2; qins-v K f16 + V (uint8 stored, int8 sign) + an f32 scale per KV head; "V 1 byte" is the packed
+     * qins8 form of V (not an engine mode: arithmetic only). */
+    const double T = 8192, L = cfg.n_layers, H = cfg.n_kv_heads, kvd = (double)cfg.n_kv_heads * cfg.head_dim;
+    const double kv_f32 = T * L * kvd * 8, kv_f16 = T * L * kvd * 4, kv_qv = T * L * (kvd * 4 + H * 4),
+                 kv_v1 = T * L * (kvd * 3 + H * 4), v_f16 = T * L * kvd * 2, v_q = T * L * (kvd * 2 + H * 4),
+                 v_q1 = T * L * (kvd + H * 4);
+    config_free(&cfg);
+    static const char *const specs[] = {"fp32", "bf16:apply=attn+mlp+lm_head+embed", "qins:apply=attn+mlp+lm_head+embed",
+                                        "qins8:apply=attn+mlp+lm_head+embed", "log8:apply=attn+mlp+lm_head+embed"};
+    static const char *const names[] = {"FP32", "bf16", "qins", "qins8", "log8"};
+    double b[5], P = 0;
+    for (int i = 0; i < 5; i++)
+        if (report_phi35_bytes(specs[i], &b[i], &P)) {
+            qb_error_clear();
+            return;
+        }
+    char m[1536], why[768];
+    size_t k = (size_t)snprintf(m, sizeof m,
+                                "Phi-3.5-mini, 8K tokens: KV f32 %.2f GB, f16 %.2f GB, qins-v %.2f GB, V in 1 byte %.2f GB "
+                                "(V alone: f16 %.2f GB, qins-v %.2f GB, 1 byte %.2f GB). Weights (every matrix) + KV f16:",
+                                kv_f32 / 1e9, kv_f16 / 1e9, kv_qv / 1e9, kv_v1 / 1e9, v_f16 / 1e9, v_q / 1e9, v_q1 / 1e9);
+    for (int i = 0; i < 5 && k < sizeof m; i++)
+        k += (size_t)snprintf(m + k, sizeof m - k, " %s %.2f + %.2f = %.2f GB%s", names[i], b[i] / 1e9, kv_f16 / 1e9,
+                              (b[i] + kv_f16) / 1e9, i < 4 ? ";" : "");
+    snprintf(why, sizeof why,
+             "qins + an f16 KV cache at 8K is %.2f GB (qins-v %.2f GB): inside \"~5–6 GB\" only with a short context or a "
+             "smaller cache; \"codec + KV ~1.3 GB\" is below even qins8's weights alone (%.2f GB). \"~200 MB → 120 MB\" "
+             "for V at 8K does not match these shapes (V in f16 is %.2f GB; 200 MB is V f16 at %.0f tokens); a 2-byte "
+             "qins V saves nothing against f16 and the 1-byte form %.0f%%",
+             (b[2] + kv_f16) / 1e9, (b[2] + kv_qv) / 1e9, b[3] / 1e9, v_f16 / 1e9, 200e6 / (L * kvd * 2),
+             100 * (1 - v_q1 / v_f16));
+    claim_row(c, "memory at Phi-3.5-mini: \"~5–6 GB total with KV\", \"codec + KV ~1.3 GB\", KV 8K \"~200 MB → 120 MB (V encoded)\"",
+              m, "refuted", why, "`qinsbench report` (model_bytes_for_config + the KV layout of engine/model.c)");
+}
+
 void claims_write(const ReportInput *in, FILE *o) {
     fputs("## Claims\n\nEach claim beside what we measured (95% paired bootstrap CIs), the verdict with its reason, and "
           "the command that reproduces the number.\n\n"
@@ -449,6 +769,10 @@ void claims_write(const ReportInput *in, FILE *o) {
           o);
     Claims c = {o, in};
     claim_pattern_a(&c);
+    claim_readings(&c);
+    claim_control(&c);
+    claim_toy_memory(&c);
+    claim_log8(&c);
     claim_compute(&c);
     claim_calibrated(&c);
     claim_bytes(&c);
@@ -456,6 +780,13 @@ void claims_write(const ReportInput *in, FILE *o) {
     claim_ppl(&c);
     claim_kv(&c);
     claim_precision(&c);
+    claim_memory_totals(&c);
+    WeightMeasure wm[2] = {{.label = "austen-toy", .dir = "models/austen-toy"}, {.label = "toy (random)", .dir = "models/toy"}};
+    for (int i = 0; i < 2; i++)
+        if (measure_weights(&wm[i])) qb_error_clear();
+    claim_conversion(&c, wm, 2);
+    claim_sparsity(&c, wm, 2);
+    claim_entropy(&c, wm, 2);
     fputc('\n', o);
 
     fputs("### \"More precision for small weights\": the code's resolution against |w|\n\n", o);
