@@ -1022,6 +1022,41 @@ START_TEST(test_log8_vs_qins_gaussian) {
 }
 END_TEST
 
+/* codec_stats on hand-made rows: the numbers the codec command and the claims table print. */
+START_TEST(test_codec_stats) {
+    /* qins, S = 1: codes 1, 250, 222, 2 → two of four above 200; four distinct (stored, sign) symbols → 2 bits
+     * + one f32 scale per 4-weight row (8 bits/weight) */
+    const float w[8] = {1.0f, 0.004f, -0.0045f, 0.5f, 1.0f, 0.004f, -0.0045f, 0.5f};
+    CodedTensor t = encode(CODEC_QINS, 0, 2, 4, w);
+    CodecStats cs;
+    codec_stats_init(&cs);
+    ck_assert_int_eq(codec_stats_add(&cs, &t, w), QB_OK);
+    ck_assert_double_eq_tol(codec_stats_sparse_frac(&cs), 0.5, 1e-12);
+    ck_assert_double_eq_tol(codec_stats_entropy_bits(&cs), 2.0 + 32.0 / 4, 1e-12);
+    ck_assert_double_eq_tol(codec_tensor_entropy(&t), 10.0, 1e-12);
+    /* errors: 1/250 = 0.004 exact-ish, 1/222 vs 0.0045, 1/2 exact */
+    double e1 = fabs((double)(1.0f / 250.0f) - (double)0.004f) / (double)0.004f;
+    double e2 = fabs((double)(1.0f / 222.0f) - (double)0.0045f) / (double)0.0045f;
+    ck_assert_double_eq_tol(codec_stats_mean_rel(&cs), (e1 + e2) / 4, 1e-9);
+    ck_assert_double_eq_tol(codec_stats_bits(&cs), 16 + 32.0 / 4, 1e-12);
+    codec_tensor_free(&t);
+    /* fp32: no symbols → entropy not computed; no magnitude codes → sparsity NaN; exact → zero error */
+    t = encode(CODEC_FP32, 0, 2, 4, w);
+    codec_stats_init(&cs);
+    ck_assert_int_eq(codec_stats_add(&cs, &t, w), QB_OK);
+    ck_assert(isnan(codec_stats_entropy_bits(&cs)));
+    ck_assert(isnan(codec_stats_sparse_frac(&cs)));
+    ck_assert_double_eq(codec_stats_rel_rms(&cs), 0.0);
+    codec_tensor_free(&t);
+    /* q4_0: one block of 32 with 16 distinct nibbles used twice each → 4 bits + 16/32 for the f16 d */
+    float q[32];
+    for (int i = 0; i < 32; i++) q[i] = (float)(i % 16) - 8.0f;
+    t = encode(CODEC_Q4_0, 0, 1, 32, q);
+    ck_assert_double_eq_tol(codec_tensor_entropy(&t), 4.0 + 16.0 / 32, 1e-12);
+    codec_tensor_free(&t);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("codec");
     TCase *tc = tcase_create("codec");
@@ -1035,6 +1070,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_variant_reaches_model);
     tcase_add_test(tc, test_log8_levels_and_codes);
     tcase_add_test(tc, test_log8_vs_qins_gaussian);
+    tcase_add_test(tc, test_codec_stats);
     tcase_add_test(tc, test_q8_0_exact);
     tcase_add_test(tc, test_q4_0_exact);
     tcase_add_test(tc, test_f16_matches_f16c);
