@@ -66,13 +66,13 @@ static qb_status find_tensor(const Checkpoint *ck, const char *name, int64_t row
 /* Converts a checkpoint tensor into coded storage chunk by chunk, so neither a second full copy of the
  * tensor nor the mapped source stays resident. */
 static qb_status load_matrix(const Checkpoint *ck, const char *name, int64_t rows, int64_t cols, codec_id id,
-                             int scale_per_tensor, CodedTensor *out) {
+                             const CodecParams *params, CodedTensor *out) {
     const st_tensor *t;
     const st_file *f;
     qb_status st = find_tensor(ck, name, rows, cols, &t, &f);
     if (st) return st;
-    /* scale=tensor is an option of the QINS family; tensors left in another codec ignore it */
-    scale_per_tensor = scale_per_tensor && codec_has_tensor_scale(id);
+    /* the spec's options (scale=, round=) belong to its codec; tensors left in another codec ignore them */
+    const int scale_per_tensor = codec_params_need_absmax(params);
     int64_t chunk_rows = (int64_t)(LOAD_CHUNK_BYTES / ((uint64_t)cols * sizeof(float)));
     if (chunk_rows < 1) chunk_rows = 1;
     if (chunk_rows > rows) chunk_rows = rows;
@@ -86,7 +86,7 @@ static qb_status load_matrix(const Checkpoint *ck, const char *name, int64_t row
             for (int64_t i = 0; i < nr * cols; i++) absmax = fmaxf(absmax, fabsf(buf[i]));
         }
     }
-    if ((st = codec_tensor_init(out, id, scale_per_tensor, rows, cols, absmax))) goto fail;
+    if ((st = codec_tensor_init(out, id, params, rows, cols, absmax))) goto fail;
     for (int64_t r = 0; r < rows; r += chunk_rows) {
         int64_t nr = rows - r < chunk_rows ? rows - r : chunk_rows;
         if ((st = st_to_f32(t, (uint64_t)(r * cols), (uint64_t)(nr * cols), buf))) goto fail;
@@ -127,7 +127,7 @@ static qb_status load_vector(const Checkpoint *ck, const char *name, int64_t n, 
 }
 
 int codec_has_tensor_scale(codec_id id) {
-    return id == CODEC_QINS || id == CODEC_QINS8 || id == CODEC_QINS_COMPUTE;
+    return (codec_table[id].options & CODEC_OPT_SCALE) != 0;
 }
 
 /* Bytes at rest of a [rows, cols] tensor under a codec, as codec_tensor_init lays it out: whole blocks per
@@ -209,7 +209,6 @@ qb_status model_load(const char *dir, const ModelOptions *opt, Model *m) {
     const int64_t H = c->hidden, NI = c->intermediate, hd = c->head_dim;
     const int64_t qkv_rows = (int64_t)(c->n_heads + 2 * c->n_kv_heads) * hd;
     const CodecSpec *cs = &m->codec;
-    const int spt = cs->scale_per_tensor;
     char name[160];
     m->w.layers = qb_calloc((size_t)c->n_layers, sizeof(LayerWeights), "layers");
     if (!m->w.layers) {
@@ -217,19 +216,19 @@ qb_status model_load(const char *dir, const ModelOptions *opt, Model *m) {
         goto fail;
     }
     if ((st = load_matrix(&ck, "model.embed_tokens.weight", c->vocab, H, codec_for_group(cs, CODEC_GROUP_EMBED),
-                          spt, &m->w.embed)))
+                          codec_params_for(cs, codec_for_group(cs, CODEC_GROUP_EMBED)), &m->w.embed)))
         goto fail;
     for (int l = 0; l < c->n_layers; l++) {
         LayerWeights *L = &m->w.layers[l];
         codec_id attn = codec_for_group(cs, CODEC_GROUP_ATTN), mlp = codec_for_group(cs, CODEC_GROUP_MLP);
 #define LAYER_NAME(suffix) (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix), name)
         if ((st = load_vector(&ck, LAYER_NAME("input_layernorm.weight"), H, &L->ln1)) ||
-            (st = load_matrix(&ck, LAYER_NAME("self_attn.qkv_proj.weight"), qkv_rows, H, attn, spt, &L->qkv)) ||
-            (st = load_matrix(&ck, LAYER_NAME("self_attn.o_proj.weight"), H, (int64_t)c->n_heads * hd, attn, spt,
+            (st = load_matrix(&ck, LAYER_NAME("self_attn.qkv_proj.weight"), qkv_rows, H, attn, codec_params_for(cs, attn), &L->qkv)) ||
+            (st = load_matrix(&ck, LAYER_NAME("self_attn.o_proj.weight"), H, (int64_t)c->n_heads * hd, attn, codec_params_for(cs, attn),
                               &L->o)) ||
             (st = load_vector(&ck, LAYER_NAME("post_attention_layernorm.weight"), H, &L->ln2)) ||
-            (st = load_matrix(&ck, LAYER_NAME("mlp.gate_up_proj.weight"), 2 * NI, H, mlp, spt, &L->gate_up)) ||
-            (st = load_matrix(&ck, LAYER_NAME("mlp.down_proj.weight"), H, NI, mlp, spt, &L->down)))
+            (st = load_matrix(&ck, LAYER_NAME("mlp.gate_up_proj.weight"), 2 * NI, H, mlp, codec_params_for(cs, mlp), &L->gate_up)) ||
+            (st = load_matrix(&ck, LAYER_NAME("mlp.down_proj.weight"), H, NI, mlp, codec_params_for(cs, mlp), &L->down)))
             goto fail;
 #undef LAYER_NAME
     }
@@ -241,10 +240,10 @@ qb_status model_load(const char *dir, const ModelOptions *opt, Model *m) {
         if (head_codec == m->w.embed.id) {
             m->w.lm_head = m->w.embed;
             m->w.lm_head_aliases_embed = 1;
-        } else if ((st = load_matrix(&ck, "model.embed_tokens.weight", c->vocab, H, head_codec, spt, &m->w.lm_head))) {
+        } else if ((st = load_matrix(&ck, "model.embed_tokens.weight", c->vocab, H, head_codec, codec_params_for(cs, head_codec), &m->w.lm_head))) {
             goto fail;
         }
-    } else if ((st = load_matrix(&ck, "lm_head.weight", c->vocab, H, head_codec, spt, &m->w.lm_head))) {
+    } else if ((st = load_matrix(&ck, "lm_head.weight", c->vocab, H, head_codec, codec_params_for(cs, head_codec), &m->w.lm_head))) {
         goto fail;
     }
     ckpt_close(&ck);

@@ -288,8 +288,47 @@ static void chart_survival(Gp *g, const RdFile *f, const char *model, FILE *log)
     free(full);
 }
 
+/* Point labels as `set label` commands, each nudged down by one line per earlier label that would sit on it
+ * (same bits/weight within 3% of the axis span, y within ~half a line): "int8" and "q8_0" share 8.1 bits/w
+ * and printed as one smudge. ylog: y distances compared in log10. */
+typedef struct {
+    double x, y;
+    char text[192];
+    int color;
+} PLabel;
+
+static void point_labels(FILE *b, const PLabel *p, int n, int ylog) {
+    double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(p[i].y)) continue;
+        double y = ylog ? log10(p[i].y) : p[i].y;
+        xmin = fmin(xmin, p[i].x), xmax = fmax(xmax, p[i].x), ymin = fmin(ymin, y), ymax = fmax(ymax, y);
+    }
+    double dx = 0.03 * (xmax > xmin ? xmax - xmin : 1), dy = 0.04 * (ymax > ymin ? ymax - ymin : 1);
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(p[i].y)) continue;
+        int rank = 0;
+        double yi = ylog ? log10(p[i].y) : p[i].y;
+        for (int j = 0; j < i; j++) {
+            if (!isfinite(p[j].y)) continue;
+            double yj = ylog ? log10(p[j].y) : p[j].y;
+            rank += fabs(p[i].x - p[j].x) < dx && fabs(yi - yj) < dy;
+        }
+        fprintf(b, "set label \"%s\" at %.9g,%.9g left offset 0.8,%.1f font ',8' tc rgb '%s' front\n", p[i].text,
+                p[i].x, p[i].y, 0.4 - 1.0 * rank, COLOR(p[i].color));
+    }
+}
+
 static void chart_pareto(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
-    int any = 0;
+    int any = 0, any_ppl = 0, n_ids = 0;
+    PLabel *lab = calloc(f->n ? f->n : 1, sizeof *lab);
+    int n_kl = 0, n_pp = 0;
+    PLabel *labp = calloc(f->n ? f->n : 1, sizeof *labp);
+    if (!lab || !labp) {
+        free(lab);
+        free(labp);
+        return;
+    }
     for (size_t m = 0; m < a->n_models; m++) {
         char name[32];
         snprintf(name, sizeof name, "par%zu", m);
@@ -297,14 +336,22 @@ static void chart_pareto(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
         for (size_t i = 0; i < f->n; i++) {
             const SummaryRow *r = &f->rows[i];
             if (strcmp(r->model, a->models[m]) || !rd_ok(r) || !isfinite(r->bits_per_weight_linear)) continue;
-            if (!isfinite(r->kl_mean) && !isfinite(r->delta_ppl)) continue;
+            n_ids += !strcmp(r->ppl_kind, "random_ids");
+            if (!isfinite(r->kl_mean) && !isfinite(r->delta_ppl_rel)) continue;
             char l[192];
             row_label(r, l, sizeof l);
-            double pct = 100.0 / r->ref_ppl;
-            /* KL 0 (lossless) has no place on a log axis: it is left out of the left panel (the right one
-             * shows it at ΔPPL 0). */
-            fprintf(g->pipe, "%.6f \"%s\" %.9g %.9g %.9g %.9g\n", r->bits_per_weight_linear, l,
-                    r->kl_mean > 0 ? r->kl_mean : NAN, r->delta_ppl * pct, r->delta_ppl_lo * pct, r->delta_ppl_hi * pct);
+            /* ΔPPL in percent, the relative change bootstrapped as itself (its CI never crosses −100%). KL 0
+             * (lossless) has no place on a log axis: it is left out of the left panel. */
+            double kl = r->kl_mean > 0 ? r->kl_mean : NAN;
+            fprintf(g->pipe, "%.6f \"%s\" %.9g %.9g %.9g %.9g\n", r->bits_per_weight_linear, l, kl,
+                    100 * r->delta_ppl_rel, 100 * r->delta_ppl_rel_lo, 100 * r->delta_ppl_rel_hi);
+            lab[n_kl++] = (PLabel){r->bits_per_weight_linear, kl, "", (int)m};
+            snprintf(lab[n_kl - 1].text, sizeof lab[0].text, "%s", l);
+            if (isfinite(r->delta_ppl_rel)) {
+                labp[n_pp++] = (PLabel){r->bits_per_weight_linear, 100 * r->delta_ppl_rel, "", (int)m};
+                snprintf(labp[n_pp - 1].text, sizeof labp[0].text, "%s", l);
+                any_ppl = 1;
+            }
             any = 1;
         }
         fprintf(g->pipe, "NaN \"\" NaN NaN NaN NaN\n");
@@ -312,38 +359,48 @@ static void chart_pareto(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
     }
     if (!any) {
         if (log) fprintf(log, "plot: no perplexity workload: quality-vs-size chart skipped\n");
+        free(lab);
+        free(labp);
         return;
     }
     char *body;
     size_t len;
     FILE *b = open_memstream(&body, &len);
-    fputs("set multiplot layout 1,2 title \"Quality vs size — one point per codec spec (lower left is better)\"\n"
-          "set xlabel \"bits/weight at rest (attention + MLP projections)\"\nset grid\nset key bottom right box opaque\n"
-          "set logscale y\nset format y '%.0e'\nset ylabel \"mean KL(P_ref || P_codec) per token, nat (log scale)\"\n"
-          "set title \"KL divergence from the fp32 reference (KL = 0 not drawable)\"\nplot ", b);
+    if (any_ppl) fputs("set multiplot layout 1,2 title \"Quality vs size — one point per codec spec (lower left is better)\"\n", b);
+    fprintf(b, "set xlabel \"bits/weight at rest (attention + MLP projections)\"\nset grid\nset key bottom right box opaque\n"
+               "set logscale y\nset format y '%%.0e'\nset ylabel \"mean KL(P_ref || P_codec) per token, nat (log scale)\"\n"
+               "set title \"KL divergence from the fp32 reference (KL = 0 not drawable)%s\"\n",
+            any_ppl ? "" : n_ids ? "\\nΔPPL not drawn: random-token-id corpus, where perplexity measures nothing" : "");
+    point_labels(b, lab, n_kl, 1);
+    fputs("plot ", b);
     for (size_t m = 0; m < a->n_models; m++) {
         char mm[96];
         gp_str(a->models[m], mm, sizeof mm);
-        fprintf(b, "%s$par%zu using 1:3 with points pt 7 ps 1.3 lc rgb '%s' title \"%s\", "
-                   "$par%zu using 1:3:2 with labels left offset 0.8,0.4 font ',8' tc rgb '%s' notitle",
-                m ? ", \\\n  " : "", m, COLOR(m), mm, m, COLOR(m));
+        fprintf(b, "%s$par%zu using 1:3 with points pt 7 ps 1.3 lc rgb '%s' title \"%s\"", m ? ", \\\n  " : "", m,
+                COLOR(m), mm);
     }
-    fputs("\nunset logscale y\nset format y '%g'\nset ylabel \"ΔPPL, % of the reference perplexity\"\nset yzeroaxis\n"
-          "set title \"Perplexity change (bars: 95% bootstrap CI over windows)\"\nplot ", b);
-    for (size_t m = 0; m < a->n_models; m++) {
-        char mm[96];
-        gp_str(a->models[m], mm, sizeof mm);
-        fprintf(b, "%s$par%zu using 1:4:5:6 with yerrorbars pt 7 ps 1.3 lc rgb '%s' title \"%s\", "
-                   "$par%zu using 1:4:2 with labels left offset 0.8,0.4 font ',8' tc rgb '%s' notitle",
-                m ? ", \\\n  " : "", m, COLOR(m), mm, m, COLOR(m));
+    if (any_ppl) {
+        fputs("\nunset label\nunset logscale y\nset format y '%g'\nset ylabel \"ΔPPL, % of the reference perplexity\"\n"
+              "set yzeroaxis\nset title \"Perplexity change (bars: 95% paired bootstrap CI over windows)\"\n", b);
+        point_labels(b, labp, n_pp, 0);
+        fputs("plot ", b);
+        for (size_t m = 0; m < a->n_models; m++) {
+            char mm[96];
+            gp_str(a->models[m], mm, sizeof mm);
+            fprintf(b, "%s$par%zu using 1:4:5:6 with yerrorbars pt 7 ps 1.3 lc rgb '%s' title \"%s\"", m ? ", \\\n  " : "",
+                    m, COLOR(m), mm);
+        }
+        fputs("\nunset multiplot", b);
     }
-    fputs("\nunset multiplot\n", b);
+    fputs("\n", b);
     fclose(b);
     char name[256];
     plot_chart_name(f, "quality-size", NULL, name, sizeof name);
-    gp_chart(g, name, 1400, 600, body);
+    gp_chart(g, name, any_ppl ? 1400 : 900, 600, body);
     if (log) fprintf(log, "%s/%s.png\n", g->out_dir, name);
     free(body);
+    free(lab);
+    free(labp);
 }
 
 /* The bench row of (model dir basename or label, codec, test), or NULL. */

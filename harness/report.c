@@ -32,25 +32,6 @@ static const char QC_DEFINITION[] =
     "  the products are decoded (sign_w·sign_x · P/p, f32) and summed in f32; the output is f32.\n"
     "Equivalently: Pattern A with both operands coded and the product re-coded to 8 bits before summing.";
 
-typedef struct {
-    const char *name, *definition;
-} CodecText;
-
-static const CodecText codec_texts[] = {
-    {"fp32", "IEEE f32, 32 bits/weight: the reference."},
-    {"bf16", "bfloat16 (round to nearest even), 16 bits/weight."},
-    {"f16", "IEEE half (round to nearest even), 16 bits/weight."},
-    {"qins", "QINS Pattern A as the claim stores it: per weight a uint8 `stored` = clamp(round(S / |w|), 1, 255) "
-             "and an int8 sign, S = the row's max |w| (f32, one per row): 16 + 32/cols bits/weight. Decoded "
-             "as `sign · S / stored` in f32, then an ordinary f32 product — the claim's `" "w = sign · lut[stored]; F.linear(x, w)`."},
-    {"qins8", "The same code packed: sign bit + 7-bit stored value (1..127) in one byte, f32 row scale: 8 + 32/cols bits/weight."},
-    {"qins-compute", "Weights stored as qins; activations QINS-coded per token too and the product formed in the "
-                     "code domain (definition below)."},
-    {"int8", "Per-row symmetric absmax: q = round(w / d), d = max|w| / 127, f32 d per row: 8 + 32/cols bits/weight."},
-    {"q8_0", "ggml block_q8_0: blocks of 32 weights, f16 scale + 32 int8: 8.5 bits/weight."},
-    {"q4_0", "ggml block_q4_0: blocks of 32 weights, f16 scale + 32 4-bit values: 4.5 bits/weight."},
-};
-
 /* ---- small formatting helpers ---- */
 
 static void md_cell(FILE *o, const char *s) {
@@ -613,8 +594,7 @@ qb_status report_write(const ReportInput *in, FILE *o) {
     fputc('\n', o);
 
     fputs("## Codecs\n\n| spec | definition |\n|---|---|\n", o);
-    for (size_t i = 0; i < sizeof codec_texts / sizeof *codec_texts; i++)
-        fprintf(o, "| `%s` | %s |\n", codec_texts[i].name, codec_texts[i].definition);
+    for (int i = 0; i < CODEC_COUNT; i++) fprintf(o, "| `%s` | %s |\n", codec_table[i].name, codec_table[i].description);
     fputs("\nOur definition of compute-in-QINS (quoted from the top of its code, engine/codec.c):\n\n```\n", o);
     fputs(QC_DEFINITION, o);
     fputs("\n```\n\nKV cache modes: `f32`; `f16`; `qins-v` = V QINS-coded per token and KV head (uint8 code + int8 "

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cell_stats.h"
 #include "codec.h"
 #include "config.h"
 #include "model.h"
@@ -614,11 +615,6 @@ static int ref_batch(hid_t rf, int fallback) {
     return r >= 0 && v >= 1 && v <= 4096 ? (int)v : fallback;
 }
 
-static int cmp_f32(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
 qb_status run_cell(const Workload *w, const char *codec, const char *kv, const char *ref_h5,
                    const char *ref_logits, const char *cell_h5, SummaryRow *row) {
     const ExpConfig *cfg = w->cfg;
@@ -634,7 +630,7 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
     int *ref_tok = NULL, *tok = NULL, *am = NULL, *first_div = NULL, *flip_p = NULL, *flip_t = NULL;
     float *ref_mg = NULL, *flip_mg = NULL, *reflog = NULL;
     double *match = NULL, *agree = NULL, *surv = NULL, *den = NULL, *nll = NULL, *kl = NULL, *dp = NULL,
-           *wnll = NULL, *wref = NULL, *wkl = NULL, *wcnt = NULL, *ref_nll = NULL, *sorted = NULL, *pre = NULL,
+           *wnll = NULL, *wref = NULL, *wkl = NULL, *wcnt = NULL, *ref_nll = NULL, *pre = NULL,
            *dec = NULL;
     int64_t *wcnt64 = NULL;
     int8_t *same = NULL;
@@ -712,7 +708,6 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
         if ((st = h5r_attr_i64(g, "batch", batch)) || (st = pass_prompts(&e, w, batch, NULL, tok, NULL)) ||
             (st = pass_prompts(&e, w, batch, ref_tok, am, NULL)))
             goto out;
-        double msum = 0, asum = 0, prefix = 0;
         for (int p = 0; p < P && !st; p++) {
             const int *ref = ref_tok + (size_t)p * T;
             int m = 0, a = 0, fd0 = T;
@@ -731,37 +726,11 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
             den[p] = 1.0;
             first_div[p] = fd0;
             for (int t = 0; t < fd0; t++) surv[t] += 1.0;
-            msum += m;
-            asum += a;
-            prefix += fd0;
         }
         if (st) goto out;
         for (int t = 0; t < T; t++) surv[t] /= P;
-        row->n_prompts = P;
-        row->steps = T;
-        row->match_rate = msum / (double)PT;
-        row->tf_agreement = asum / (double)PT;
-        row->prefix_len_mean = prefix / P;
-        row->n_flips = (int64_t)n_flips;
-        stats_ratio_ctx rc = {match, den};
-        if ((st = stats_bootstrap((size_t)P, cfg->bootstrap, cfg->seed, stats_ratio_fn, &rc, &row->match_rate_lo,
-                                  &row->match_rate_hi)))
-            goto out;
-        rc.num = agree;
-        if ((st = stats_bootstrap((size_t)P, cfg->bootstrap, cfg->seed, stats_ratio_fn, &rc, &row->tf_agreement_lo,
-                                  &row->tf_agreement_hi)))
-            goto out;
-        if (n_flips) {
-            float *c = qb_malloc(n_flips * sizeof *c, "flip margins");
-            if (!c) {
-                st = QB_ERR_NOMEM;
-                goto out;
-            }
-            memcpy(c, flip_mg, n_flips * sizeof *c);
-            qsort(c, n_flips, sizeof *c, cmp_f32);
-            row->flip_margin_median = n_flips % 2 ? c[n_flips / 2] : 0.5 * ((double)c[n_flips / 2 - 1] + c[n_flips / 2]);
-            free(c);
-        }
+        CellGreedy cg = {P, T, match, agree, first_div, flip_mg, n_flips};
+        if ((st = cell_greedy_stats(&cg, cfg->bootstrap, cfg->seed, row))) goto out;
         hsize_t dpt[2] = {(hsize_t)P, (hsize_t)T}, dp1[1] = {(hsize_t)P}, dt[1] = {(hsize_t)T}, df[1] = {n_flips};
         if ((st = h5r_group(g, "greedy", &sg))) goto out;
         if ((st = h5r_write(sg, "tokens", H5T_NATIVE_INT32, 2, dpt, tok, "token id", "the codec's free-running greedy tokens")) ||
@@ -810,7 +779,6 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
             goto out;
         }
         int64_t j = 0;
-        double snll = 0, sref = 0, skl = 0, ssame = 0, sdp2 = 0;
         for (int k = 0; k < NW && !st; k++) {
             if ((st = pass_window(&e, w, k))) break;
             int64_t b = w->windows[3 * k], en = w->windows[3 * k + 1], first = w->windows[3 * k + 2];
@@ -829,42 +797,12 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
                 wref[k] += ref_nll[j];
                 wkl[k] += s.kl;
                 wcnt[k] += 1;
-                snll += s.nll_codec;
-                sref += ref_nll[j];
-                skl += s.kl;
-                ssame += same[j];
-                sdp2 += s.dp_top * s.dp_top;
             }
             wcnt64[k] = (int64_t)wcnt[k];
         }
         if (st) goto out;
-        row->n_windows = NW;
-        row->n_tokens = N;
-        row->ppl = exp(snll / N);
-        row->ref_ppl = exp(sref / N);
-        row->delta_ppl = row->ppl - row->ref_ppl;
-        row->kl_mean = skl / N;
-        row->same_top = ssame / N;
-        row->rms_dp = sqrt(sdp2 / N);
-        stats_dppl_ctx dc = {wnll, wref, wcnt};
-        if ((st = stats_bootstrap((size_t)NW, cfg->bootstrap, cfg->seed + 1, stats_dppl_fn, &dc, &row->delta_ppl_lo,
-                                  &row->delta_ppl_hi)))
-            goto out;
-        stats_ratio_ctx rc = {wkl, wcnt};
-        if ((st = stats_bootstrap((size_t)NW, cfg->bootstrap, cfg->seed + 1, stats_ratio_fn, &rc, &row->kl_mean_lo,
-                                  &row->kl_mean_hi)))
-            goto out;
-        if (!(sorted = qb_malloc((size_t)N * sizeof *sorted, "kl sorted"))) {
-            st = QB_ERR_NOMEM;
-            goto out;
-        }
-        memcpy(sorted, kl, (size_t)N * sizeof *sorted);
-        stats_sort(sorted, (size_t)N);
-        row->kl_median = stats_quantile_sorted(sorted, (size_t)N, 0.5);
-        row->kl_p90 = stats_quantile_sorted(sorted, (size_t)N, 0.9);
-        row->kl_p99 = stats_quantile_sorted(sorted, (size_t)N, 0.99);
-        row->kl_p999 = stats_quantile_sorted(sorted, (size_t)N, 0.999);
-        row->kl_max = sorted[N - 1];
+        CellPpl cp = {NW, N, wnll, wref, wkl, wcnt, kl, dp, same, cfg->corpus_ids != NULL};
+        if ((st = cell_ppl_stats(&cp, cfg->bootstrap, cfg->seed + 1, row))) goto out;
         hsize_t dn[1] = {(hsize_t)N}, dw[1] = {(hsize_t)NW};
         if ((st = h5r_group(g, "ppl", &sg))) goto out;
         if ((st = h5r_write(sg, "nll", H5T_NATIVE_DOUBLE, 1, dn, nll, "nat", "the codec's -log p(target) per scored token")) ||
@@ -958,7 +896,6 @@ out:
     free(wcnt);
     free(wcnt64);
     free(ref_nll);
-    free(sorted);
     free(pre);
     free(dec);
     free(same);
