@@ -43,6 +43,9 @@ static const char RUN_USAGE[] =
     "  --only SEL      only cells matching model=…, codec=… and/or kv=… (comma-separated)\n"
     "  --shard K/N     only cells with cell_index % N == K (0 <= K < N); `auto` reads\n"
     "                  SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT\n"
+    "  --batch N|auto  greedy prompts decoded together (default auto: as many as fit --mem-budget, at most\n"
+    "                  32 and the prompt count); the reference's batch is recorded and every cell uses it\n"
+    "  --mem-budget B  bytes for the batch's KV caches and activations (default MemAvailable minus the weights)\n"
     "  --quiet         no progress lines (errors and the final line only)\n"
     "  --progress-every SEC  when stderr is not a terminal: at most one progress line per SEC seconds\n"
     "                  (default 5); on a terminal progress is one live line\n"
@@ -81,7 +84,8 @@ static void child_reason(int status, char *buf, size_t n) {
 typedef struct {
     ProgressOut *po;
     char what[300];     /* "[2/8] tiny q4_0 f32" or "reference fp32 on tiny" */
-    int n[QB_PROG_KINDS]; /* prompts, windows, speed repeats of this workload */
+    int n[QB_PROG_KINDS]; /* prompt passes, windows, speed repeats of this workload */
+    int two_pass;       /* a cell: every prompt is decoded greedily, then teacher-forced (2 passes) */
     int cells_after;    /* cells still to run after this one */
     double avg_cell;    /* mean seconds of this run's finished cells (0: none yet) */
 } Live;
@@ -99,14 +103,19 @@ static void fmt_secs(double s, char *buf, size_t n) {
 static void live_update(const Live *lv, double elapsed) {
     int64_t d[QB_PROG_KINDS];
     progress_read(d);
-    static const char *const names[QB_PROG_KINDS] = {"prompts", "windows", "speed runs"};
-    char text[512], part[64];
+    static const char *const names[QB_PROG_KINDS] = {"greedy", "windows", "speed runs"};
+    char text[512], part[128];
     int len = snprintf(text, sizeof text, "%s:", lv->what), phases = 0;
     double frac = 0;
     for (int k = 0; k < QB_PROG_KINDS; k++) {
         if (!lv->n[k]) continue;
         int64_t dk = d[k] < lv->n[k] ? d[k] : lv->n[k];
-        snprintf(part, sizeof part, "%s %s %lld/%d", phases ? "," : "", names[k], (long long)dk, lv->n[k]);
+        if (k == QB_PROG_PROMPT && lv->two_pass) {
+            int P = lv->n[k] / 2;
+            snprintf(part, sizeof part, "%s greedy %lld/%d, teacher-forced %lld/%d", phases ? "," : "",
+                     (long long)(dk < P ? dk : P), P, (long long)(dk > P ? dk - P : 0), P);
+        } else
+            snprintf(part, sizeof part, "%s %s %lld/%d", phases ? "," : "", names[k], (long long)dk, lv->n[k]);
         len += snprintf(text + len, sizeof text - (size_t)len, "%s", part);
         frac += (double)dk / lv->n[k];
         phases++;
@@ -193,6 +202,16 @@ static qb_status child_cell(void *arg, SummaryRow *row) {
     return run_cell(a->w, a->codec, a->kv, a->ref_h5, a->ref_logits, a->cell_h5, row);
 }
 
+typedef struct {
+    const Workload *w;
+    int n_cells;
+} EstArgs;
+
+static qb_status child_estimate(void *arg, SummaryRow *row) {
+    EstArgs *a = arg;
+    return work_estimate(a->w, a->n_cells, &row->seconds);
+}
+
 static int parse_only(const char *s, char **model, char **codec, char **kv) {
     char *dup = strdup(s), *save = NULL;
     if (!dup) return -1;
@@ -232,8 +251,8 @@ static void headline(ProgressOut *po, int done, int total, const SummaryRow *r) 
             n += snprintf(buf + n, sizeof buf - (size_t)n, "  greedy match %.1f%% (first divergence after %.1f steps on average)",
                           100 * r->match_rate, r->prefix_len_mean);
         if (!isnan(r->kl_mean) && n < (int)sizeof buf) n += snprintf(buf + n, sizeof buf - (size_t)n, "  KL %.3g nat", r->kl_mean);
-        if (!isnan(r->ppl) && !isnan(r->ref_ppl) && r->ref_ppl > 0 && n < (int)sizeof buf)
-            n += snprintf(buf + n, sizeof buf - (size_t)n, "  PPL %+.2f%%", 100 * (r->ppl / r->ref_ppl - 1));
+        if (!isnan(r->delta_ppl_rel) && n < (int)sizeof buf)
+            n += snprintf(buf + n, sizeof buf - (size_t)n, "  ΔPPL %+.2f%%", 100 * r->delta_ppl_rel);
         if (!isnan(r->decode_tps) && n < (int)sizeof buf)
             n += snprintf(buf + n, sizeof buf - (size_t)n, "  %.0f tok/s decode", r->decode_tps);
     }
@@ -378,8 +397,11 @@ int cmd_run(int argc, char **argv) {
                                              {"threads", required_argument, 0, 't'}, {"only", required_argument, 0, 'O'},
                                              {"shard", required_argument, 0, 's'}, {"quiet", no_argument, 0, 'q'},
                                              {"progress-every", required_argument, 0, 'P'},
+                                             {"batch", required_argument, 0, 'b'}, {"mem-budget", required_argument, 0, 'M'},
                                              {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    const char *out_arg = NULL, *only = NULL, *shard = NULL, *threads_arg = NULL;
+    const char *out_arg = NULL, *only = NULL, *shard = NULL, *threads_arg = NULL, *batch = "auto",
+               *mem_budget_arg = NULL, *batch_arg = NULL;
+    long long mem_budget = 0;
     int fresh = 0, quiet = 0;
     long long threads = -1;
     double every = 5;
@@ -398,6 +420,11 @@ int cmd_run(int argc, char **argv) {
         case 'q': quiet = 1; break;
         case 'P':
             if (opts_double("run", "--progress-every", optarg, 0.01, 86400, &every)) return 2;
+            break;
+        case 'b': batch = batch_arg = optarg; break;
+        case 'M':
+            if (opts_int("run", "--mem-budget", optarg, 1, INT64_MAX, &mem_budget)) return 2;
+            mem_budget_arg = optarg;
             break;
         case 'h': fputs(RUN_USAGE, stdout); return 0;
         default: return opts_bad(RUN_USAGE);
@@ -467,6 +494,9 @@ int cmd_run(int argc, char **argv) {
     if (shard) append_arg(resume_cmd, sizeof resume_cmd, "--shard"), append_arg(resume_cmd, sizeof resume_cmd, shard);
     if (threads_arg)
         append_arg(resume_cmd, sizeof resume_cmd, "--threads"), append_arg(resume_cmd, sizeof resume_cmd, threads_arg);
+    if (batch_arg) append_arg(resume_cmd, sizeof resume_cmd, "--batch"), append_arg(resume_cmd, sizeof resume_cmd, batch_arg);
+    if (mem_budget_arg)
+        append_arg(resume_cmd, sizeof resume_cmd, "--mem-budget"), append_arg(resume_cmd, sizeof resume_cmd, mem_budget_arg);
 
     /* the cells of this run, in config order */
     int n_all = cfg.n_models * cfg.n_codecs * cfg.n_kv, n_sel = 0, n_shard = 0, lock_fd = -1, created = 0;
@@ -520,6 +550,12 @@ int cmd_run(int argc, char **argv) {
             goto done;
         }
         work_ok[mi] = 1;
+        if ((st = work_batch(&works[mi], batch, (uint64_t)mem_budget, NULL))) {
+            rc = opts_lib_error("run", st);
+            goto done;
+        }
+        if (works[mi].n_prompts && !quiet)
+            fprintf(stderr, "qinsbench run: %s: greedy prompts decoded %d at a time\n", cfg.models[mi].label, works[mi].batch);
     }
 
     {
@@ -616,6 +652,15 @@ int cmd_run(int argc, char **argv) {
         handlers = 1;
     }
     progress_init();
+    for (int mi = 0; mi < cfg.n_models && !g_signal && !quiet; mi++) { /* a short probe per model: how long this run will take */
+        EstArgs ea = {&works[mi], 0};
+        for (int i = 0; i < n_sel; i++) ea.n_cells += cells[i].index >= 0 && cells[i].model == mi;
+        struct rusage ru;
+        shared->seconds = NAN;
+        if (ea.n_cells && run_child(child_estimate, &ea, shared, &ru, NULL) == 0 && !isnan(shared->seconds))
+            fprintf(stderr, "qinsbench run: %s: %d cell(s), estimated %.0f s (%.1f h) from a short probe\n",
+                    cfg.models[mi].label, ea.n_cells, shared->seconds, shared->seconds / 3600);
+    }
     double t0 = qb_now(), cells_secs = 0;
     for (int i = 0; i < n_sel && !g_signal; i++) {
         if (cells[i].index < 0) continue;
@@ -650,8 +695,8 @@ int cmd_run(int argc, char **argv) {
         }
 
         const Workload *w = &works[cl->model];
-        Live lv = {&po, "", {w->n_prompts, w->n_windows, cfg.has_speed ? cfg.speed_repeats : 0}, total - done_n - 1,
-                   done_n ? cells_secs / done_n : 0};
+        Live lv = {&po, "", {2 * w->n_prompts, w->n_windows, cfg.has_speed ? cfg.speed_repeats : 0}, 1,
+                   total - done_n - 1, done_n ? cells_secs / done_n : 0};
         int need_ref = w->n_prompts || w->n_windows;
         ChildArgs a = {w, cfg.codecs[cl->codec], cfg.kv[cl->kv], ref_h5, ref_logits, cell_h5};
         struct rusage ru;
@@ -659,7 +704,7 @@ int cmd_run(int argc, char **argv) {
         if (ref_fail[cl->model][0]) snprintf(reason, sizeof reason, "%s", ref_fail[cl->model]);
         else if (need_ref && !qb_file_exists(ref_h5)) {
             double tr = qb_now();
-            Live lr = {&po, "", {w->n_prompts, w->n_windows, 0}, total - done_n, lv.avg_cell};
+            Live lr = {&po, "", {w->n_prompts, w->n_windows, 0}, 0, total - done_n, lv.avg_cell};
             snprintf(lr.what, sizeof lr.what, "reference %s on %s", cfg.reference, em->label);
             progress_note(&po, "reference %s on %s: %d prompts, %d windows …", cfg.reference, em->label, w->n_prompts,
                           w->n_windows);

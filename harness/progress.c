@@ -27,6 +27,10 @@ void progress_tick(int kind) {
     if (g_counts && kind >= 0 && kind < QB_PROG_KINDS) __atomic_fetch_add(&g_counts[kind], 1, __ATOMIC_RELAXED);
 }
 
+void progress_add(int kind, int n) {
+    if (g_counts && kind >= 0 && kind < QB_PROG_KINDS) __atomic_fetch_add(&g_counts[kind], n, __ATOMIC_RELAXED);
+}
+
 void progress_read(int64_t done[QB_PROG_KINDS]) {
     for (int i = 0; i < QB_PROG_KINDS; i++) done[i] = g_counts ? __atomic_load_n(&g_counts[i], __ATOMIC_RELAXED) : 0;
 }

@@ -17,6 +17,7 @@ int progress_init(void);
 void progress_reset(void);
 /* Child: one more unit of `kind` done (a no-op when progress_init was never called). */
 void progress_tick(int kind);
+void progress_add(int kind, int n);
 /* Parent: the counters now. */
 void progress_read(int64_t done[QB_PROG_KINDS]);
 

@@ -297,7 +297,7 @@ START_TEST(signal_keeps_cells_and_says_how_to_resume) {
     pid_t pid = start(args, "QB_TEST_HANG_CELL=1");
     for (int waited = 0; waited < 600; waited++) { /* up to 60 s for cell 0 to be committed */
         read_log();
-        if (strstr(log_text, "[2/3] tiny q4_0 f32: prompts")) break;
+        if (strstr(log_text, "[2/3] tiny q4_0 f32: greedy ")) break;
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -383,7 +383,7 @@ START_TEST(show_partial_and_empty) {
     unlink(out);
     const char *args[] = {"run", cfgp, "--out", out, "--progress-every", "0.01", NULL};
     pid_t pid = start(args, "QB_TEST_HANG_CELL=0");
-    for (int waited = 0; waited < 600 && !strstr(log_text, "[1/3] tiny fp32 f32: prompts"); waited++) {
+    for (int waited = 0; waited < 600 && !strstr(log_text, "[1/3] tiny fp32 f32: greedy "); waited++) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
         read_log();
@@ -399,7 +399,7 @@ END_TEST
 START_TEST(progress_in_a_log) {
     ck_assert_int_eq(run_out(), 0);
     ck_assert_msg(strstr(log_text, "reference fp32 on tiny: 3 prompts, 11 windows") &&
-                      strstr(log_text, "reference fp32 on tiny: done in") && strstr(log_text, "[2/3] tiny q4_0 f32: prompts ") &&
+                      strstr(log_text, "reference fp32 on tiny: done in") && strstr(log_text, "[2/3] tiny q4_0 f32: greedy ") &&
                       strstr(log_text, "ETA") && strstr(log_text, "[3/3] tiny int8 f32: ok  greedy match"),
                   "%s", log_text);
     ck_assert_msg(!strchr(log_text, '\r'), "carriage returns in a log");
