@@ -558,6 +558,23 @@ int cmd_run(int argc, char **argv) {
             fprintf(stderr, "qinsbench run: %s: greedy prompts decoded %d at a time\n", cfg.models[mi].label, works[mi].batch);
     }
 
+    /* never write over an input: the config, a model directory, the corpus (or the cache over one) */
+    {
+        const char *inputs[3] = {cfg_path, cfg.corpus, cfg.corpus_ids};
+        for (int k = 0; !st && k < 3; k++)
+            if (inputs[k]) {
+                st = qb_check_not_input(out, inputs[k]);
+                if (!st) st = qb_check_not_input(cache, inputs[k]);
+            }
+        for (int mi = 0; !st && mi < cfg.n_models; mi++) {
+            st = qb_check_not_input(out, cfg.models[mi].path);
+            if (!st) st = qb_check_not_input(cache, cfg.models[mi].path);
+        }
+        if (st) {
+            rc = opts_lib_error("run", st);
+            goto done;
+        }
+    }
     {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", out);

@@ -370,6 +370,23 @@ START_TEST(corpus_errors_name_file_and_line) {
 }
 END_TEST
 
+/* --out naming the config (or the corpus) is refused and the input is left as it was. */
+START_TEST(out_never_overwrites_an_input) {
+    const char *args[] = {"run", cfgp, "--out", cfgp, "--quiet", NULL};
+    ck_assert_int_eq(run(args), 2);
+    ck_assert_msg(strstr(log_text, "is the input"), "%s", log_text);
+    FILE *f = fopen(cfgp, "r");
+    char buf[sizeof CFG + 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    ck_assert_str_eq(buf, CFG);
+    const char *corpus[] = {"run", cfgp, "--out", "experiments/fixtures-ids.txt", "--quiet", NULL};
+    ck_assert_int_eq(run(corpus), 2);
+    ck_assert_msg(strstr(log_text, "is the input"), "%s", log_text);
+}
+END_TEST
+
 /* show on a partial file names the count and the command; on an empty one it exits non-zero. */
 START_TEST(show_partial_and_empty) {
     const char *one[] = {"run", cfgp, "--out", out, "--only", "codec=q4_0", "--quiet", NULL};
@@ -439,6 +456,7 @@ int main(void) {
     tcase_add_test(tc, bad_model_path_writes_nothing);
     tcase_add_test(tc, show_partial_and_empty);
     tcase_add_test(tc, corpus_errors_name_file_and_line);
+    tcase_add_test(tc, out_never_overwrites_an_input);
     tcase_add_test(tc, progress_in_a_log);
     tcase_add_test(tc, changed_config_names_the_command);
     suite_add_tcase(s, tc);
