@@ -110,6 +110,16 @@ static qb_status child_cell(void *arg, SummaryRow *row) {
     return run_cell(a->w, a->codec, a->kv, a->ref_h5, a->ref_logits, a->cell_h5, row);
 }
 
+typedef struct {
+    const Workload *w;
+    int n_cells;
+} EstArgs;
+
+static qb_status child_estimate(void *arg, SummaryRow *row) {
+    EstArgs *a = arg;
+    return work_estimate(a->w, a->n_cells, &row->seconds);
+}
+
 static int parse_only(const char *s, char **model, char **codec, char **kv) {
     char *dup = strdup(s), *save = NULL;
     if (!dup) return -1;
@@ -355,6 +365,15 @@ int cmd_run(int argc, char **argv) {
         for (size_t r = 0; r < n_rows; r++) have |= rows[r].cell_index == cells[i].index;
         if (have) cells[i].index = -1 - cells[i].index; /* done already */
         else total++;
+    }
+    for (int mi = 0; mi < cfg.n_models; mi++) { /* a short probe per model: how long this run will take */
+        EstArgs ea = {&works[mi], 0};
+        for (int i = 0; i < n_sel; i++) ea.n_cells += cells[i].index >= 0 && cells[i].model == mi;
+        struct rusage ru;
+        shared->seconds = NAN;
+        if (ea.n_cells && run_child(child_estimate, &ea, shared, &ru) == 0 && !isnan(shared->seconds))
+            fprintf(stderr, "qinsbench run: %s: %d cell(s), estimated %.0f s (%.1f h) from a short probe\n",
+                    cfg.models[mi].label, ea.n_cells, shared->seconds, shared->seconds / 3600);
     }
     double t0 = qb_now();
     for (int i = 0; i < n_sel; i++) {

@@ -2,6 +2,8 @@
  * definitions. The claims table is claims.c's (claims_write). */
 #include "report.h"
 
+#include "cell_stats.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -116,38 +118,96 @@ static void what_was_run(FILE *o, const RdFile *f) {
             fputs(" |\n", o);
         }
     }
-    fprintf(o, "| machine | %s, %lld threads; %s; `%s` |\n| build | %s (git %s), HDF5 %s |\n| run | %s |\n\n",
-            f->cpu_model, (long long)f->rows[0].threads, f->compiler, f->cflags, f->qinsbench_version, f->git_commit,
+    fprintf(o, "| machine | %s, %lld thread%s; %s; `%s` |\n| build | %s (git %s), HDF5 %s |\n| run | %s |\n\n",
+            f->cpu_model, (long long)f->rows[0].threads, f->rows[0].threads == 1 ? "" : "s", f->compiler, f->cflags, f->qinsbench_version, f->git_commit,
             f->hdf5_version, f->start_time);
     cJSON_Delete(cfg);
 }
 
+/* "v% [lo, hi]" of a fraction, ¹ when its CI rests on fewer than CELL_WEAK_N units. */
+static const char *fmt_pct_weak(char *b, size_t n, double v, double lo, double hi, int weak) {
+    fmt_rate(b, n, v, lo, hi);
+    if (weak && isfinite(v)) strncat(b, " ¹", n - strlen(b) - 1);
+    return b;
+}
+
+/* One unit per quantity, as in `show` and the charts: fractions and ΔPPL in percent, bytes in MiB (2^20). */
 static void summary_table(FILE *o, const RdFile *f, const char *model) {
-    fputs("| codec | KV | status | bits/w (linear) | weights MB | greedy match [95% CI] | TF agreement [95% CI] | "
-          "KL mean, nat [95% CI] | ΔPPL % [95% CI] | decode tok/s | peak RSS MB |\n"
-          "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    fputs("| codec | KV | status | bits/w (linear) | weights MiB | greedy match % [95% CI] | first divergence, steps "
+          "[95% CI] | survival % [95% CI] | TF agreement % [95% CI] | same top % [95% CI] | KL mean, nat [95% CI] | "
+          "ΔPPL % [95% CI] | decode tok/s | peak RSS MiB |\n"
+          "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
           o);
+    int any_weak = 0, any_ids = 0;
+    int64_t weak_n = 0;
     for (size_t i = 0; i < f->n; i++) {
         const SummaryRow *r = &f->rows[i];
         if (strcmp(r->model, model)) continue;
-        char a[96], b[96], c[96], d[96], e[32], g[32];
+        int weak = r->n_prompts > 0 && r->n_prompts < CELL_WEAK_N, ids = !strcmp(r->ppl_kind, "random_ids");
+        if (weak) any_weak = 1, weak_n = r->n_prompts;
+        any_ids |= ids;
+        char a[96], b[96], c[96], d[96], e[32], g[32], fd[96], sv[96], st[96];
         fputs("| `", o);
         md_cell(o, r->codec);
         fprintf(o, "` | %s | ", r->kv);
         md_cell(o, r->status);
-        double k = r->ref_ppl > 0 ? 100 / r->ref_ppl : NAN;
-        if (isfinite(r->delta_ppl) && isfinite(k))
-            snprintf(d, sizeof d, "%+.2f [%+.2f, %+.2f]", r->delta_ppl * k, r->delta_ppl_lo * k, r->delta_ppl_hi * k);
-        else
-            snprintf(d, sizeof d, "–");
-        fprintf(o, " | %.3f | %.2f | %s | %s | %s | %s | %s | %s |\n", r->bits_per_weight_linear,
-                (double)r->weight_bytes / 1e6, fmt_rate(a, sizeof a, r->match_rate, r->match_rate_lo, r->match_rate_hi),
-                fmt_rate(b, sizeof b, r->tf_agreement, r->tf_agreement_lo, r->tf_agreement_hi),
+        if (ids) snprintf(d, sizeof d, "– ²");
+        else if (isfinite(r->delta_ppl_rel))
+            snprintf(d, sizeof d, "%+.2f [%+.2f, %+.2f]", 100 * r->delta_ppl_rel, 100 * r->delta_ppl_rel_lo,
+                     100 * r->delta_ppl_rel_hi);
+        else snprintf(d, sizeof d, "–");
+        if (isfinite(r->prefix_len_mean))
+            snprintf(fd, sizeof fd, "%.1f [%.1f, %.1f] of %lld%s", r->prefix_len_mean, r->prefix_len_mean_lo,
+                     r->prefix_len_mean_hi, (long long)r->steps, weak ? " ¹" : "");
+        else snprintf(fd, sizeof fd, "–");
+        fprintf(o, " | %.3f | %.2f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r->bits_per_weight_linear,
+                (double)r->weight_bytes / 1048576.0,
+                fmt_pct_weak(a, sizeof a, r->match_rate, r->match_rate_lo, r->match_rate_hi, weak), fd,
+                fmt_pct_weak(sv, sizeof sv, r->survival_full, r->survival_full_lo, r->survival_full_hi, weak),
+                fmt_pct_weak(b, sizeof b, r->tf_agreement, r->tf_agreement_lo, r->tf_agreement_hi, weak),
+                fmt_rate(st, sizeof st, r->same_top, r->same_top_lo, r->same_top_hi),
                 fmt_g(c, sizeof c, r->kl_mean, r->kl_mean_lo, r->kl_mean_hi), d,
                 isfinite(r->decode_tps) ? (snprintf(e, sizeof e, "%.0f", r->decode_tps), e) : "–",
-                r->peak_rss_bytes > 0 ? (snprintf(g, sizeof g, "%.1f", (double)r->peak_rss_bytes / 1e6), g) : "–");
+                r->peak_rss_bytes > 0 ? (snprintf(g, sizeof g, "%.1f", (double)r->peak_rss_bytes / 1048576.0), g) : "–");
     }
     fputc('\n', o);
+    if (any_weak)
+        fprintf(o, "¹ %lld prompts: a CI over prompts this few is weak (it can take only a handful of values); "
+                   "below %d prompts read it as a rough range.\n",
+                (long long)weak_n, CELL_WEAK_N);
+    if (any_ids)
+        fprintf(o, "%s² Random-token-id corpus: a trained model scores such text about twice as badly as a uniform "
+                   "guess, so weight noise \"improves\" its perplexity; perplexity is not computed there — read KL and "
+                   "same top.\n",
+                any_weak ? "\n" : "");
+    if (any_weak || any_ids) fputc('\n', o);
+}
+
+/* The definitions behind every number of the tables (docs/results.md has the same, field by field). */
+static void method_section(FILE *o) {
+    fputs("## Method: what each number is\n\n"
+          "- **Greedy match**: the codec and the fp32 reference each decode greedily from the same prompt; the "
+          "fraction of all prompts × steps where the codec's token equals the reference's — positions after the "
+          "first divergence count too, so it is not a measure of staying on track.\n"
+          "- **First divergence** (the headline): per prompt, the number of steps before the codec's first token "
+          "that differs (= all steps when none); the mean over prompts, 95% percentile bootstrap CI over prompts.\n"
+          "- **Survival**: the fraction of prompts identical to the reference through every step of the horizon "
+          "— the quantity a claim of \"100% match over N steps\" asserts; 95% Wilson score interval over prompts "
+          "(the bootstrap collapses to a point when every prompt agrees).\n"
+          "- **TF agreement**: the codec fed the reference's own tokens (teacher forcing); the fraction of steps "
+          "whose argmax equals the reference token; bootstrap CI over prompts.\n"
+          "- **Same top**: over the perplexity corpus, the fraction of scored tokens where the codec's argmax equals "
+          "the reference's; bootstrap CI over perplexity windows.\n"
+          "- **KL mean**: mean per-token KL(P_ref ‖ P_codec) over the full vocabulary (FP64); CI over windows.\n"
+          "- **ΔPPL %**: exp((Σ nll_codec − Σ nll_ref) / Σ tokens) − 1, the relative perplexity change, "
+          "bootstrapped as itself over windows, paired (the same resampled windows for codec and reference): "
+          "every resample is a ratio of two perplexities, so the interval cannot pass −100%. Not computed on "
+          "random-token-id corpora (footnote ²).\n"
+          "- **Resampling**: B = the config's `bootstrap` resamples (seeded), percentile 2.5–97.5%; the unit is "
+          "the prompt for greedy numbers and the perplexity window for corpus numbers. Fewer than 16 units: the "
+          "CI is marked weak (¹).\n"
+          "- **Units**: bytes in MiB (2^20 bytes), rates and ΔPPL in percent, KL in nats, speed in tokens/s.\n\n",
+          o);
 }
 
 static void chart_link(FILE *o, const ReportInput *in, const RdFile *f, const char *kind, const char *model,
@@ -177,11 +237,13 @@ qb_status report_write(const ReportInput *in, FILE *o) {
           "sign, f32 scale per token and head), K in f16.\n\n",
           o);
 
+    method_section(o);
+
     for (int i = 0; i < in->n_files; i++) {
         const RdFile *f = &in->files[i];
         fprintf(o, "## Experiment `%s`\n\n", f->config_name[0] ? f->config_name : f->path);
         what_was_run(o, f);
-        chart_link(o, in, f, "match", NULL, "greedy match rate by codec with 95% CI");
+        chart_link(o, in, f, "match", NULL, "first divergence and greedy match rate by codec with 95% CIs");
         chart_link(o, in, f, "quality-size", NULL, "KL mean and ΔPPL against bits/weight");
         chart_link(o, in, f, "speed", NULL, "decode and prefill tokens/s by codec");
         const char *models[64];

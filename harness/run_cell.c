@@ -420,6 +420,46 @@ static qb_status pass_window(Engine *e, const Workload *w, int k) {
     return model_forward(&e->m, &e->s, w->corpus + b, (int)(en - b), e->logits, 1, NULL);
 }
 
+qb_status work_estimate(const Workload *w, int n_cells, double *seconds) {
+    Engine e;
+    double t0 = qb_now(), greedy = 0, ppl = 0, speed = 0;
+    qb_status st = engine_open(w, w->cfg->reference, "f32", &e);
+    double load = qb_now() - t0;
+    if (!st && w->n_prompts) { /* one batch: its prefills alone, then with two decode steps */
+        int B = w->batch < w->n_prompts ? w->batch : w->n_prompts, P = w->n_prompts, T = w->steps;
+        Workload pw = *w;
+        pw.steps = 3;
+        int *out = qb_calloc((size_t)P * 3, sizeof *out, "probe tokens");
+        if (!out) st = QB_ERR_NOMEM;
+        double t1 = qb_now();
+        if (!st) st = pass_batch(&e, &pw, 0, B, NULL, out, NULL);
+        double t2 = qb_now();
+        pw.steps = 1;
+        if (!st) st = pass_batch(&e, &pw, 0, B, NULL, out, NULL);
+        double t3 = qb_now(), step = ((t2 - t1) - (t3 - t2)) / 2;
+        free(out);
+        greedy = (double)((P + B - 1) / B) * ((t3 - t2) + (T - 1) * (step > 0 ? step : 0));
+    }
+    if (!st && w->n_windows) {
+        double a = qb_now();
+        st = pass_window(&e, w, 0);
+        ppl = (qb_now() - a) * w->n_windows;
+    }
+    if (!st && w->cfg->has_speed) {
+        double a = qb_now();
+        runstate_reset(&e.s);
+        st = model_forward(&e.m, &e.s, w->speed_ids, w->cfg->speed_prompt_tokens, e.logits, 0, NULL);
+        double b = qb_now();
+        int x = 0;
+        if (!st) st = model_forward(&e.m, &e.s, &x, 1, e.logits, 0, NULL);
+        speed = w->cfg->speed_repeats * ((b - a) + (qb_now() - b) * w->cfg->speed_decode_tokens);
+    }
+    engine_close(&e);
+    /* the reference: greedy once and the windows; each cell: greedy and teacher forcing, windows, speed */
+    *seconds = (load + greedy + ppl) + n_cells * (load + 2 * greedy + ppl + speed);
+    return st;
+}
+
 static qb_status write_all(int fd, const void *buf, size_t n, const char *path) {
     const char *p = buf;
     while (n) {

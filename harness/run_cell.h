@@ -48,6 +48,11 @@ void work_free(Workload *w);
  * else a number ≥ 1. *per_seq (may be NULL) receives the bytes one more sequence costs. */
 qb_status work_batch(Workload *w, const char *spec, uint64_t mem_budget, uint64_t *per_seq);
 
+/* Estimated seconds of the reference and n_cells cells of this workload, from a short probe: loads the
+ * model with the reference codec and times one batch's prefills and two decode steps, one perplexity
+ * window and one speed repeat (OpenMP: call it in a child, as the cells). */
+qb_status work_estimate(const Workload *w, int n_cells, double *seconds);
+
 /* The perplexity windows for n tokens, window W, stride S (see docs/results.md); *out heap [n_windows][3]. */
 qb_status work_windows(int n, int W, int S, int64_t **out, int *n_windows, int64_t *n_tokens);
 

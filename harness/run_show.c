@@ -84,15 +84,15 @@ static void print_md(const SummaryRow *r, size_t n) {
         printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r->model,
                r->codec, r->kv, r->status, bpw, wmb, m, pre, sv, tf, st, ppl, dp, kl, p99, pf, dc, rss);
     }
+    if (!n) return;
     if (any_weak)
         printf("\n¹ %lld prompts: greedy CIs (bootstrap over prompts; Wilson for survival) are weak below %d.\n",
                (long long)weak_p, CELL_WEAK_N);
-    if (any_weak || any_ids) putchar('\n');
     if (any_ids)
-        printf("%s² random-token-id corpus: perplexity measures nothing there (a codec's noise \"improves\" it); see KL "
-               "and same top.\n", any_weak ? "" : "");
-    if (n) printf("%sfirst divergence: mean steps before the codec's first token differs; survival: prompts identical "
-                  "through every step; definitions: docs/results.md\n", any_weak || any_ids ? "" : "\n");
+        printf("\n² random-token-id corpus: perplexity measures nothing there (a codec's noise \"improves\" it); see KL "
+               "and same top.\n");
+    printf("\nfirst divergence: mean steps before the codec's first differing token; survival: prompts identical "
+           "through every step; definitions: docs/results.md\n");
 }
 
 static void csv_str(const char *s) {
