@@ -21,6 +21,7 @@
  *
  * Fast kernels: kernels_avx512.c and kernels_avx2.c; codec_vec_dot_for() picks by codec_simd_level(). */
 #include "codec.h"
+#include "kernels.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -389,6 +390,10 @@ codec_vec_dot_fn codec_vec_dot_for(codec_id id) {
 codec_to_float_fn codec_to_float_for(codec_id id) {
     if (codec_simd_level() >= 2 && codec_to_float_avx512[id]) return codec_to_float_avx512[id];
     return codec_table[id].to_float;
+}
+
+codec_vec_dot4_fn codec_vec_dot4_for(codec_id id) {
+    return codec_simd_level() >= 2 ? codec_vec_dot4_avx512[id] : NULL;
 }
 
 static codec_qc_dot_fn qc_coded_dot_for(void) {
@@ -821,6 +826,20 @@ void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int n
      * speed comparison), and decoding never wakes OpenBLAS's threads, whose spin-waiting on a 2-core machine
      * steals the cores from the OpenMP kernels (measured: 2-thread matvecs stalled ~12 ms). */
     codec_vec_dot_fn dot = codec_vec_dot_for(W->id);
+    codec_vec_dot4_fn dot4 = codec_vec_dot4_for(W->id);
+    if (T == 1 && dot4 && cols % W->traits->block_size == 0) {
+        /* Four rows per kernel call; groups split statically over the threads, the last rows % 4 one at
+         * a time. A row's sum depends only on its own codes, so results do not depend on the split. */
+        const int64_t groups = rows / CODEC_DOT_ROWS;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+        for (int64_t g = 0; g < groups; g++) {
+            int64_t r = g * CODEC_DOT_ROWS;
+            dot4(W->codes + (size_t)r * W->row_stride, W->row_stride, W->row_scales ? W->row_scales + r : NULL, x,
+                 cols, out + r);
+        }
+        for (int64_t r = groups * CODEC_DOT_ROWS; r < rows; r++) out[r] = row_dot(W, dot, r, x);
+        return;
+    }
     float *scratch = T > 1 ? malloc((size_t)MM_ROW_BLOCK * (size_t)cols * sizeof(float)) : NULL;
     if (T == 1 || !scratch) {
         /* Fused decode-and-dot; one thread per row, rows split statically → schedule-independent. */
