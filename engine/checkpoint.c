@@ -4,7 +4,8 @@
 
 #include "config.h"
 
-#include <cjson/cJSON.h>
+#include "qb_json.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,18 +48,16 @@ static qb_status open_file(Checkpoint *ck, const char *name, int *index_out) {
 
 static qb_status read_index(Checkpoint *ck, const char *index_path) {
     char *json = NULL;
-    qb_status st = qb_read_file(index_path, &json, NULL, INDEX_MAX_BYTES);
+    size_t len = 0;
+    qb_status st = qb_read_file(index_path, &json, &len, INDEX_MAX_BYTES);
     if (st) return st;
-    cJSON *root = cJSON_Parse(json);
+    cJSON *root = NULL;
+    st = qb_json_parse(index_path, json, len, &root); /* refuses duplicate keys, naming them */
     free(json);
-    if (!root || !cJSON_IsObject(root)) {
+    if (st) return st;
+    if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return qb_errorf(QB_ERR_INPUT, "%s: not a valid JSON object", index_path);
-    }
-    const char *dup = config_duplicate_key(root);
-    if (dup) {
-        cJSON_Delete(root);
-        return qb_errorf(QB_ERR_INPUT, "%s: key \"%s\" appears twice in one object", index_path, dup);
+        return qb_errorf(QB_ERR_INPUT, "%s: not a JSON object", index_path);
     }
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!wm || !cJSON_IsObject(wm)) {

@@ -21,6 +21,7 @@
  *
  * Fast kernels: kernels_avx512.c and kernels_avx2.c; codec_vec_dot_for() picks by codec_simd_level(). */
 #include "codec.h"
+#include "codec_blocks.h"
 #include "kernels.h"
 
 #include <assert.h>
@@ -29,22 +30,6 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---------------------------------------------------------------------------------------------------- */
-/* Block structs (ggml's layouts). */
-
-#define QK8_0 32
-#define QK4_0 32
-typedef struct {
-    uint16_t d;        /* f16 scale */
-    int8_t qs[QK8_0];  /* quants */
-} block_q8_0;
-static_assert(sizeof(block_q8_0) == 2 + QK8_0, "block_q8_0 must be 34 bytes (ggml layout)");
-typedef struct {
-    uint16_t d;            /* f16 scale */
-    uint8_t qs[QK4_0 / 2]; /* nibbles: low = first half of the block, high = second half */
-} block_q4_0;
-static_assert(sizeof(block_q4_0) == 2 + QK4_0 / 2, "block_q4_0 must be 18 bytes (ggml layout)");
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* QINS code. */
@@ -65,6 +50,19 @@ uint8_t codec_qins_code(float absw, float scale, int maxcode) {
     return (uint8_t)q;
 }
 
+uint8_t codec_qins_code_floor(float absw, float scale, int maxcode) {
+    if (absw == 0.0f || scale == 0.0f) return (uint8_t)maxcode;
+    float q = floorf(scale / absw);
+    if (!(q <= (float)maxcode)) return (uint8_t)maxcode;
+    if (q < 1.0f) return 1;
+    return (uint8_t)q;
+}
+
+static inline uint8_t qins_code_as(const codec_encode_args *a, float absw, float scale, int maxcode) {
+    return a->round == CODEC_ROUND_FLOOR ? codec_qins_code_floor(absw, scale, maxcode)
+                                         : codec_qins_code(absw, scale, maxcode);
+}
+
 static float row_absmax(const float *x, int64_t n) {
     float m = 0.0f;
     for (int64_t i = 0; i < n; i++) {
@@ -78,9 +76,9 @@ static float row_absmax(const float *x, int64_t n) {
 /* Reference quantizers, decoders and dot products (the definitions). */
 
 /* fp32 */
-static void fp32_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+static void fp32_from(const float *src, void *dst, float *rs, int64_t n, const codec_encode_args *a) {
     (void)rs;
-    (void)ts;
+    (void)a;
     memcpy(dst, src, (size_t)n * sizeof(float));
 }
 static void fp32_to(const void *src, float rs, float *dst, int64_t n) {
@@ -96,9 +94,9 @@ static float fp32_dot_ref(const void *row, float rs, const float *x, int64_t n) 
 }
 
 /* bf16 */
-static void bf16_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+static void bf16_from(const float *src, void *dst, float *rs, int64_t n, const codec_encode_args *a) {
     (void)rs;
-    (void)ts;
+    (void)a;
     uint16_t *d = dst;
     for (int64_t i = 0; i < n; i++) d[i] = qb_f32_to_bf16(src[i]);
 }
@@ -116,9 +114,9 @@ static float bf16_dot_ref(const void *row, float rs, const float *x, int64_t n) 
 }
 
 /* f16 */
-static void f16_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+static void f16_from(const float *src, void *dst, float *rs, int64_t n, const codec_encode_args *a) {
     (void)rs;
-    (void)ts;
+    (void)a;
     uint16_t *d = dst;
     for (int64_t i = 0; i < n; i++) d[i] = qb_f32_to_f16(src[i]);
 }
@@ -136,12 +134,12 @@ static float f16_dot_ref(const void *row, float rs, const float *x, int64_t n) {
 }
 
 /* qins: pairs (stored, sign). scale = tensor_scale when given, else the row absmax. */
-static void qins_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+static void qins_from(const float *src, void *dst, float *rs, int64_t n, const codec_encode_args *a) {
     uint8_t *d = dst;
-    float scale = ts > 0.0f ? ts : row_absmax(src, n);
+    float scale = a->scale > 0.0f ? a->scale : row_absmax(src, n);
     *rs = scale;
     for (int64_t i = 0; i < n; i++) {
-        d[2 * i] = codec_qins_code(fabsf(src[i]), scale, 255);
+        d[2 * i] = qins_code_as(a, fabsf(src[i]), scale, 255);
         d[2 * i + 1] = (uint8_t)(src[i] < 0.0f ? -1 : 1); /* int8 sign; −0 counts as + (w < 0 is false) */
     }
 }
@@ -162,12 +160,12 @@ static float qins_dot_ref(const void *row, float rs, const float *x, int64_t n) 
 }
 
 /* qins8: one byte, bit 7 sign, bits 0..6 stored in 1..127. */
-static void qins8_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+static void qins8_from(const float *src, void *dst, float *rs, int64_t n, const codec_encode_args *a) {
     uint8_t *d = dst;
-    float scale = ts > 0.0f ? ts : row_absmax(src, n);
+    float scale = a->scale > 0.0f ? a->scale : row_absmax(src, n);
     *rs = scale;
     for (int64_t i = 0; i < n; i++)
-        d[i] = (uint8_t)(codec_qins_code(fabsf(src[i]), scale, 127) | (src[i] < 0.0f ? 0x80 : 0));
+        d[i] = (uint8_t)(qins_code_as(a, fabsf(src[i]), scale, 127) | (src[i] < 0.0f ? 0x80 : 0));
 }
 static inline float qins8_val(uint8_t b, float scale) {
     float v = scale / (float)(b & 0x7f);
@@ -228,8 +226,8 @@ static float qc_dot_ref(const void *row, float rs, const float *x, int64_t n) {
 }
 
 /* int8: per-row symmetric absmax, d = amax/127, q = round(w/d) (half away from zero), w ≈ q·d. */
-static void int8_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
-    (void)ts;
+static void int8_from(const float *src, void *dst, float *rs, int64_t n, const codec_encode_args *a) {
+    (void)a;
     int8_t *q = dst;
     float amax = row_absmax(src, n);
     float d = amax / 127.0f;
@@ -254,9 +252,9 @@ static float int8_dot_ref(const void *row, float rs, const float *x, int64_t n) 
 }
 
 /* q8_0: ggml's quantize_row_q8_0_ref algorithm (re-implemented, not copied). */
-static void q8_0_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+static void q8_0_from(const float *src, void *dst, float *rs, int64_t n, const codec_encode_args *a) {
     (void)rs;
-    (void)ts;
+    (void)a;
     block_q8_0 *y = dst;
     for (int64_t b = 0; b < n / QK8_0; b++) {
         const float *x = src + b * QK8_0;
@@ -295,9 +293,9 @@ static float q8_0_dot_ref(const void *row, float rs, const float *x, int64_t n) 
 
 /* q4_0: ggml's quantize_row_q4_0_ref algorithm: the value of largest |x| (first one on ties) keeps its
  * sign, d = max / −8, id = 1/d, q = min(15, trunc(x·id + 8.5)). */
-static void q4_0_from(const float *src, void *dst, float *rs, int64_t n, float ts) {
+static void q4_0_from(const float *src, void *dst, float *rs, int64_t n, const codec_encode_args *a) {
     (void)rs;
-    (void)ts;
+    (void)a;
     block_q4_0 *y = dst;
     for (int64_t b = 0; b < n / QK4_0; b++) {
         const float *x = src + b * QK4_0;
@@ -382,6 +380,11 @@ int codec_simd_level(void) {
 
 codec_vec_dot_fn codec_vec_dot_for(codec_id id) {
     int l = codec_simd_level();
+    if (codec_table[id].vec_dot_at_level) { /* the codec's own file holds its kernels */
+        for (; l > 0; l--)
+            if (codec_table[id].vec_dot_at_level(l)) return codec_table[id].vec_dot_at_level(l);
+        return codec_table[id].vec_dot_ref;
+    }
     if (l >= 2 && codec_vec_dot_avx512[id]) return codec_vec_dot_avx512[id];
     if (l >= 1 && codec_vec_dot_avx2[id]) return codec_vec_dot_avx2[id];
     return codec_table[id].vec_dot_ref;
@@ -403,7 +406,8 @@ static codec_qc_dot_fn qc_coded_dot_for(void) {
     return codec_qins_compute_dot_ref;
 }
 
-/* The traits' vec_dot entries: dispatch at call time so codec_set_simd applies everywhere. */
+/* The traits' vec_dot entries of the codecs whose kernels live in kernels_*.c: dispatch at call time so
+ * codec_set_simd applies everywhere. (A codec with its kernels in its own file dispatches there.) */
 #define DISPATCHER(ID, fname)                                                                        \
     static float fname(const void *row, float rs, const float *x, int64_t n) {                       \
         return codec_vec_dot_for(ID)(row, rs, x, n);                                                 \
@@ -419,30 +423,145 @@ DISPATCHER(CODEC_Q8_0, q8_0_dot)
 DISPATCHER(CODEC_Q4_0, q4_0_dot)
 
 /* ---------------------------------------------------------------------------------------------------- */
-/* The table. */
+/* Stored symbols (entropy), magnitude codes (sparsity), representable range. */
+
+static uint32_t sym_u16(const void *row, int64_t i) {
+    const uint8_t *p = (const uint8_t *)row + 2 * i;
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8); /* qins: (stored, sign) as one 16-bit symbol */
+}
+static uint32_t sym_u8(const void *row, int64_t i) {
+    return ((const uint8_t *)row)[i];
+}
+static uint32_t sym_q8_0(const void *row, int64_t i) {
+    const block_q8_0 *b = (const block_q8_0 *)row + i / QK8_0;
+    return (uint8_t)b->qs[i % QK8_0];
+}
+static uint32_t sym_q4_0(const void *row, int64_t i) {
+    const block_q4_0 *b = (const block_q4_0 *)row + i / QK4_0;
+    const int j = (int)(i % QK4_0);
+    return j < QK4_0 / 2 ? (b->qs[j] & 0x0f) : (b->qs[j - QK4_0 / 2] >> 4);
+}
+static int stored_qins(const void *row, int64_t i) {
+    return ((const qins_pair *)row)[i].stored;
+}
+static int stored_qins8(const void *row, int64_t i) {
+    return ((const uint8_t *)row)[i] & 0x7f;
+}
+
+static int oor_bf16(float amax) {
+    return (qb_f32_to_bf16(amax) & 0x7fff) == 0x7f80;
+}
+static int oor_f16(float amax) {
+    return (qb_f32_to_f16(amax) & 0x7fff) == 0x7c00;
+}
+static int oor_q8_0(float amax) {
+    return oor_f16(amax / 127.0f); /* the f16 block scale d = amax / 127 */
+}
+static int oor_q4_0(float amax) {
+    return oor_f16(amax / 8.0f); /* d = max / −8 */
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* The table: one row per codec. Everything else (spec parser, help texts, error lists, REPORT.md's codec
+ * list, the gate's expected sizes, entropy) reads it. */
+
+#define QINS_FAMILY_OPTIONS (CODEC_OPT_SCALE | CODEC_OPT_ROUND)
+CODEC_FILE_DECLARE(log8);
 
 const codec_traits codec_table[CODEC_COUNT] = {
-    [CODEC_FP32] = {"fp32", 1, 4, 0, 0, fp32_from, fp32_to, fp32_dot_ref, fp32_dot},
-    [CODEC_BF16] = {"bf16", 1, 2, 0, 0, bf16_from, bf16_to, bf16_dot_ref, bf16_dot},
-    [CODEC_F16] = {"f16", 1, 2, 0, 0, f16_from, f16_to, f16_dot_ref, f16_dot},
-    [CODEC_QINS] = {"qins", 1, 2, 1, 0, qins_from, qins_to, qins_dot_ref, qins_dot},
-    [CODEC_QINS8] = {"qins8", 1, 1, 1, 0, qins8_from, qins8_to, qins8_dot_ref, qins8_dot},
-    [CODEC_QINS_COMPUTE] = {"qins-compute", 1, 2, 1, 1, qins_from, qins_to, qc_dot_ref, qc_dot},
-    [CODEC_INT8] = {"int8", 1, 1, 1, 0, int8_from, int8_to, int8_dot_ref, int8_dot},
-    [CODEC_Q8_0] = {"q8_0", QK8_0, sizeof(block_q8_0), 0, 0, q8_0_from, q8_0_to, q8_0_dot_ref, q8_0_dot},
-    [CODEC_Q4_0] = {"q4_0", QK4_0, sizeof(block_q4_0), 0, 0, q4_0_from, q4_0_to, q4_0_dot_ref, q4_0_dot},
+    [CODEC_FP32] = {
+        .name = "fp32", .description = "IEEE f32, 32 bits/weight: the reference.",
+        .block_size = 1, .block_bytes = 4,
+        .from_float_ref = fp32_from, .to_float = fp32_to, .vec_dot_ref = fp32_dot_ref, .vec_dot = fp32_dot,
+    },
+    [CODEC_BF16] = {
+        .name = "bf16", .description = "bfloat16 (round to nearest even), 16 bits/weight.",
+        .block_size = 1, .block_bytes = 2,
+        .symbol_bits = 16, .symbol = sym_u16, .out_of_range = oor_bf16,
+        .from_float_ref = bf16_from, .to_float = bf16_to, .vec_dot_ref = bf16_dot_ref, .vec_dot = bf16_dot,
+    },
+    [CODEC_F16] = {
+        .name = "f16", .description = "IEEE half (round to nearest even), 16 bits/weight.",
+        .block_size = 1, .block_bytes = 2,
+        .symbol_bits = 16, .symbol = sym_u16, .out_of_range = oor_f16,
+        .from_float_ref = f16_from, .to_float = f16_to, .vec_dot_ref = f16_dot_ref, .vec_dot = f16_dot,
+    },
+    [CODEC_QINS] = {
+        .name = "qins",
+        .description = "QINS Pattern A as the claim stores it: per weight a uint8 `stored` = clamp(round(S / |w|), 1, 255) "
+                       "and an int8 sign, S = the row's max |w| (f32, one per row): 16 + 32/cols bits/weight. Decoded "
+                       "as `sign · S / stored` in f32, then an ordinary f32 product — the claim's "
+                       "`w = sign · lut[stored]; F.linear(x, w)`. Options: scale=row (default) | tensor (one S per "
+                       "tensor) | N (the constant S = N, as the claim's example with 256); round=round (default, "
+                       "the charitable reading) | floor (the literal uint8 cast, which truncates).",
+        .block_size = 1, .block_bytes = sizeof(qins_pair), .has_row_scale = 1, .options = QINS_FAMILY_OPTIONS,
+        .symbol_bits = 16, .symbol = sym_u16, .stored_code = stored_qins,
+        .from_float_ref = qins_from, .to_float = qins_to, .vec_dot_ref = qins_dot_ref, .vec_dot = qins_dot,
+    },
+    [CODEC_QINS8] = {
+        .name = "qins8",
+        .description = "The same code packed: sign bit + 7-bit stored value (1..127) in one byte, f32 row scale: "
+                       "8 + 32/cols bits/weight. Options as qins.",
+        .block_size = 1, .block_bytes = 1, .has_row_scale = 1, .options = QINS_FAMILY_OPTIONS,
+        .symbol_bits = 8, .symbol = sym_u8, .stored_code = stored_qins8,
+        .from_float_ref = qins8_from, .to_float = qins8_to, .vec_dot_ref = qins8_dot_ref, .vec_dot = qins8_dot,
+    },
+    [CODEC_QINS_COMPUTE] = {
+        .name = "qins-compute",
+        .description = "Weights stored as qins; activations QINS-coded per token too and the product formed in the "
+                       "code domain (definition below). Options as qins (they apply to the weights).",
+        .block_size = 1, .block_bytes = sizeof(qins_pair), .has_row_scale = 1, .codes_activations = 1,
+        .options = QINS_FAMILY_OPTIONS, .symbol_bits = 16, .symbol = sym_u16, .stored_code = stored_qins,
+        .from_float_ref = qins_from, .to_float = qins_to, .vec_dot_ref = qc_dot_ref, .vec_dot = qc_dot,
+    },
+    [CODEC_INT8] = {
+        .name = "int8",
+        .description = "Per-row symmetric absmax: q = round(w / d), d = max|w| / 127, f32 d per row: "
+                       "8 + 32/cols bits/weight.",
+        .block_size = 1, .block_bytes = 1, .has_row_scale = 1,
+        .symbol_bits = 8, .symbol = sym_u8,
+        .from_float_ref = int8_from, .to_float = int8_to, .vec_dot_ref = int8_dot_ref, .vec_dot = int8_dot,
+    },
+    [CODEC_Q8_0] = {
+        .name = "q8_0", .description = "ggml block_q8_0: blocks of 32 weights, f16 scale + 32 int8: 8.5 bits/weight.",
+        .block_size = QK8_0, .block_bytes = sizeof(block_q8_0),
+        .symbol_bits = 8, .symbol = sym_q8_0, .block_side_bits = 16, .out_of_range = oor_q8_0,
+        .from_float_ref = q8_0_from, .to_float = q8_0_to, .vec_dot_ref = q8_0_dot_ref, .vec_dot = q8_0_dot,
+    },
+    [CODEC_Q4_0] = {
+        .name = "q4_0",
+        .description = "ggml block_q4_0: blocks of 32 weights, f16 scale + 32 4-bit values: 4.5 bits/weight.",
+        .block_size = QK4_0, .block_bytes = sizeof(block_q4_0),
+        .symbol_bits = 4, .symbol = sym_q4_0, .block_side_bits = 16, .out_of_range = oor_q4_0,
+        .from_float_ref = q4_0_from, .to_float = q4_0_to, .vec_dot_ref = q4_0_dot_ref, .vec_dot = q4_0_dot,
+    },
+    [CODEC_LOG8] = {
+        .name = "log8",
+        .description = "What the idea would need: sign bit + 7-bit log-magnitude code, 127 levels S·255^((c−127)/126) "
+                       "spaced evenly in log over qins's range [S/255, S] plus an exact 0, S = the row's max |w| "
+                       "(f32 per row): 8 + 32/cols bits/weight, a 4.5% step everywhere instead of qins's harmonic levels.",
+        .block_size = 1, .block_bytes = 1, .has_row_scale = 1, .symbol_bits = 8, .symbol = sym_u8,
+        CODEC_FILE_KERNELS(log8),
+    },
 };
 
 const char *codec_name(codec_id id) {
     return (unsigned)id < CODEC_COUNT ? codec_table[id].name : "?";
 }
 
-static int is_qins_family(codec_id id) {
-    return id == CODEC_QINS || id == CODEC_QINS8 || id == CODEC_QINS_COMPUTE;
+const char *codec_name_list(const char *sep, char *buf, size_t n) {
+    size_t k = 0;
+    if (n) buf[0] = 0;
+    for (int i = 0; i < CODEC_COUNT && k < n; i++) {
+        int w = snprintf(buf + k, n - k, "%s%s", i ? sep : "", codec_table[i].name);
+        if (w < 0) break;
+        k += (size_t)w;
+    }
+    return buf;
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
-/* Specs. */
+/* Specs: "name[:key=value,…]". Each option has its own parser; the codec's row says which it accepts. */
 
 static const struct {
     const char *name;
@@ -453,7 +572,7 @@ static const struct {
 static qb_status parse_groups(const char *s, size_t len, unsigned *out) {
     unsigned mask = 0;
     size_t i = 0;
-    if (len == 0) return qb_errorf(QB_ERR_INPUT, "codec spec: apply= is empty (groups: attn, mlp, lm_head, embed)");
+    if (len == 0) return qb_errorf(QB_ERR_INPUT, "apply= is empty (groups: attn, mlp, lm_head, embed)");
     while (i <= len) {
         size_t j = i;
         while (j < len && s[j] != '+') j++;
@@ -461,10 +580,10 @@ static qb_status parse_groups(const char *s, size_t len, unsigned *out) {
         for (k = 0; k < sizeof k_groups / sizeof k_groups[0]; k++)
             if (strlen(k_groups[k].name) == glen && strncmp(s + i, k_groups[k].name, glen) == 0) break;
         if (k == sizeof k_groups / sizeof k_groups[0])
-            return qb_errorf(QB_ERR_INPUT, "codec spec: unknown group '%.*s' in apply= (groups: attn, mlp, lm_head, embed)",
+            return qb_errorf(QB_ERR_INPUT, "unknown group '%.*s' in apply= (groups: attn, mlp, lm_head, embed)",
                              (int)glen, s + i);
         if (mask & k_groups[k].bit)
-            return qb_errorf(QB_ERR_INPUT, "codec spec: group '%s' given twice in apply=", k_groups[k].name);
+            return qb_errorf(QB_ERR_INPUT, "group '%s' given twice in apply=", k_groups[k].name);
         mask |= k_groups[k].bit;
         i = j + 1;
     }
@@ -472,27 +591,99 @@ static qb_status parse_groups(const char *s, size_t len, unsigned *out) {
     return QB_OK;
 }
 
+static int val_is(const char *v, size_t vlen, const char *word) {
+    return strlen(word) == vlen && strncmp(v, word, vlen) == 0;
+}
+
+/* Names of the codecs accepting an option, for the error message. */
+static const char *codecs_with(unsigned opt, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < CODEC_COUNT && k < n; i++)
+        if (codec_table[i].options & opt) {
+            int w = snprintf(buf + k, n - k, "%s%s", k ? ", " : "", codec_table[i].name);
+            if (w < 0) break;
+            k += (size_t)w;
+        }
+    return buf;
+}
+
+/* scale=row | tensor | N with N a finite number > 0 (written in full: "256", "1e2"). */
+static qb_status parse_scale(const char *v, size_t vlen, CodecParams *p) {
+    if (val_is(v, vlen, "row")) {
+        p->scale = CODEC_SCALE_ROW;
+        return QB_OK;
+    }
+    if (val_is(v, vlen, "tensor")) {
+        p->scale = CODEC_SCALE_TENSOR;
+        return QB_OK;
+    }
+    char num[48];
+    if (vlen == 0 || vlen >= sizeof num)
+        return qb_errorf(QB_ERR_INPUT, "scale must be row, tensor or a number > 0, not '%.*s'", (int)vlen, v);
+    memcpy(num, v, vlen);
+    num[vlen] = 0;
+    char *end;
+    float f = strtof(num, &end);
+    if (*end || end == num || !isfinite(f) || !(f > 0.0f))
+        return qb_errorf(QB_ERR_INPUT, "scale must be row, tensor or a number > 0, not '%s'", num);
+    p->scale = CODEC_SCALE_CONST;
+    p->scale_const = f;
+    return QB_OK;
+}
+
+static qb_status parse_round(const char *v, size_t vlen, CodecParams *p) {
+    if (val_is(v, vlen, "round")) p->round = CODEC_ROUND_NEAREST;
+    else if (val_is(v, vlen, "floor")) p->round = CODEC_ROUND_FLOOR;
+    else return qb_errorf(QB_ERR_INPUT, "round must be round or floor, not '%.*s'", (int)vlen, v);
+    return QB_OK;
+}
+
+/* One key=value option into spec; *seen tracks repeats (one bit per key). */
+static qb_status parse_option(const char *k, size_t klen, const char *v, size_t vlen, CodecSpec *spec,
+                              unsigned *seen) {
+    static const struct {
+        const char *key;
+        unsigned opt; /* CODEC_OPT_* the codec must have; 0 = every codec */
+    } keys[] = {{"apply", 0}, {"scale", CODEC_OPT_SCALE}, {"round", CODEC_OPT_ROUND}};
+    size_t i;
+    for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (val_is(k, klen, keys[i].key)) break;
+    if (i == sizeof keys / sizeof keys[0])
+        return qb_errorf(QB_ERR_INPUT, "unknown option '%.*s' (options: apply, scale, round)", (int)klen, k);
+    if (*seen & (1u << i)) return qb_errorf(QB_ERR_INPUT, "%s= given twice", keys[i].key);
+    *seen |= 1u << i;
+    if (keys[i].opt && !(codec_table[spec->id].options & keys[i].opt)) {
+        char list[256];
+        return qb_errorf(QB_ERR_INPUT, "%s= applies only to %s", keys[i].key, codecs_with(keys[i].opt, list, sizeof list));
+    }
+    switch (i) {
+    case 0: return parse_groups(v, vlen, &spec->apply);
+    case 1: return parse_scale(v, vlen, &spec->params);
+    default: return parse_round(v, vlen, &spec->params);
+    }
+}
+
 qb_status codec_spec_parse(const char *text, CodecSpec *out) {
     if (!text) return qb_errorf(QB_ERR_INPUT, "codec spec: missing");
     const char *colon = strchr(text, ':');
     size_t nlen = colon ? (size_t)(colon - text) : strlen(text);
-    CodecSpec spec = {CODEC_FP32, 0, CODEC_GROUP_DEFAULT};
+    CodecSpec spec = {.id = CODEC_FP32, .apply = CODEC_GROUP_DEFAULT};
     int found = 0;
-    for (int i = 0; i < CODEC_COUNT; i++) {
-        if (strlen(codec_table[i].name) == nlen && strncmp(text, codec_table[i].name, nlen) == 0) {
+    for (int i = 0; i < CODEC_COUNT && !found; i++) {
+        if (val_is(text, nlen, codec_table[i].name)) {
             spec.id = (codec_id)i;
             found = 1;
         }
     }
     if (!found) {
-        return qb_errorf(QB_ERR_INPUT,
-                         "codec spec '%s': unknown codec '%.*s' (codecs: fp32, bf16, f16, qins, qins8, qins-compute, "
-                         "int8, q8_0, q4_0)",
-                         text, (int)nlen, text);
+        char list[256];
+        return qb_errorf(QB_ERR_INPUT, "codec spec '%s': unknown codec '%.*s' (codecs: %s)", text, (int)nlen, text,
+                         codec_name_list(", ", list, sizeof list));
     }
-    int seen_scale = 0, seen_apply = 0;
     if (colon) {
         const char *p = colon + 1;
+        unsigned seen = 0;
         if (!*p) return qb_errorf(QB_ERR_INPUT, "codec spec '%s': empty option list after ':'", text);
         for (;;) {
             const char *end = strchr(p, ',');
@@ -500,30 +691,13 @@ qb_status codec_spec_parse(const char *text, CodecSpec *out) {
             const char *eq = memchr(p, '=', olen);
             if (!eq)
                 return qb_errorf(QB_ERR_INPUT, "codec spec '%s': option '%.*s' is not key=value", text, (int)olen, p);
-            size_t klen = (size_t)(eq - p), vlen = olen - klen - 1;
-            const char *v = eq + 1;
-            if (klen == 5 && strncmp(p, "scale", 5) == 0) {
-                if (seen_scale++) return qb_errorf(QB_ERR_INPUT, "codec spec '%s': scale= given twice", text);
-                if (!is_qins_family(spec.id))
-                    return qb_errorf(QB_ERR_INPUT, "codec spec '%s': scale= applies only to qins, qins8, qins-compute",
-                                     text);
-                if (vlen == 3 && strncmp(v, "row", 3) == 0)
-                    spec.scale_per_tensor = 0;
-                else if (vlen == 6 && strncmp(v, "tensor", 6) == 0)
-                    spec.scale_per_tensor = 1;
-                else
-                    return qb_errorf(QB_ERR_INPUT, "codec spec '%s': scale must be row or tensor, not '%.*s'", text,
-                                     (int)vlen, v);
-            } else if (klen == 5 && strncmp(p, "apply", 5) == 0) {
-                if (seen_apply++) return qb_errorf(QB_ERR_INPUT, "codec spec '%s': apply= given twice", text);
-                qb_status st = parse_groups(v, vlen, &spec.apply);
-                if (st) {
-                    qb_error_prefix(text);
-                    return st;
-                }
-            } else {
-                return qb_errorf(QB_ERR_INPUT, "codec spec '%s': unknown option '%.*s' (options: scale, apply)", text,
-                                 (int)klen, p);
+            size_t klen = (size_t)(eq - p);
+            qb_status st = parse_option(p, klen, eq + 1, olen - klen - 1, &spec, &seen);
+            if (st) {
+                char pre[160];
+                snprintf(pre, sizeof pre, "codec spec '%s'", text);
+                qb_error_prefix(pre);
+                return st;
             }
             if (!end) break;
             p = end + 1;
@@ -534,7 +708,7 @@ qb_status codec_spec_parse(const char *text, CodecSpec *out) {
 }
 
 void codec_spec_format(const CodecSpec *spec, char *buf, size_t n) {
-    char groups[64] = "";
+    char groups[64] = "", opts[96] = "";
     size_t g = 0;
     for (size_t k = 0; k < sizeof k_groups / sizeof k_groups[0]; k++) {
         if (spec->apply & k_groups[k].bit) {
@@ -542,11 +716,19 @@ void codec_spec_format(const CodecSpec *spec, char *buf, size_t n) {
             if (w > 0) g += (size_t)w;
         }
     }
-    if (is_qins_family(spec->id))
-        snprintf(buf, n, "%s:scale=%s,apply=%s", codec_name(spec->id), spec->scale_per_tensor ? "tensor" : "row",
-                 groups);
-    else if (spec->apply)
-        snprintf(buf, n, "%s:apply=%s", codec_name(spec->id), groups);
+    const unsigned o = codec_table[spec->id].options;
+    const CodecParams *p = &spec->params;
+    size_t k = 0;
+    if (o & CODEC_OPT_SCALE) {
+        int w = p->scale == CODEC_SCALE_CONST ? snprintf(opts, sizeof opts, "scale=%.9g,", (double)p->scale_const)
+                : snprintf(opts, sizeof opts, "scale=%s,", p->scale == CODEC_SCALE_TENSOR ? "tensor" : "row");
+        if (w > 0) k += (size_t)w;
+    }
+    /* round= only when not the default, so the canonical text of every spec that existed before it is unchanged */
+    if ((o & CODEC_OPT_ROUND) && p->round == CODEC_ROUND_FLOOR && k < sizeof opts)
+        snprintf(opts + k, sizeof opts - k, "round=floor,");
+    if (opts[0] || spec->apply)
+        snprintf(buf, n, "%s:%sapply=%s", codec_name(spec->id), opts, groups);
     else
         snprintf(buf, n, "%s", codec_name(spec->id));
 }
@@ -555,10 +737,18 @@ codec_id codec_for_group(const CodecSpec *spec, unsigned group) {
     return (spec->apply & group) ? spec->id : CODEC_FP32;
 }
 
+const CodecParams *codec_params_for(const CodecSpec *spec, codec_id id) {
+    return id == spec->id ? &spec->params : NULL;
+}
+
+int codec_params_need_absmax(const CodecParams *params) {
+    return params && params->scale == CODEC_SCALE_TENSOR;
+}
+
 /* ---------------------------------------------------------------------------------------------------- */
 /* Coded tensors. */
 
-qb_status codec_tensor_init(CodedTensor *t, codec_id id, int scale_per_tensor, int64_t rows, int64_t cols,
+qb_status codec_tensor_init(CodedTensor *t, codec_id id, const CodecParams *params, int64_t rows, int64_t cols,
                             float tensor_absmax) {
     memset(t, 0, sizeof *t);
     if ((unsigned)id >= CODEC_COUNT) return qb_errorf(QB_ERR_INTERNAL, "codec_tensor_init: bad codec id %d", (int)id);
@@ -566,11 +756,16 @@ qb_status codec_tensor_init(CodedTensor *t, codec_id id, int scale_per_tensor, i
         return qb_errorf(QB_ERR_INPUT, "bad tensor shape [%lld, %lld] for codec %s", (long long)rows, (long long)cols,
                          codec_name(id));
     const codec_traits *tr = &codec_table[id];
-    if (scale_per_tensor && !(id == CODEC_QINS || id == CODEC_QINS8 || id == CODEC_QINS_COMPUTE))
-        return qb_errorf(QB_ERR_INPUT, "codec %s has no per-tensor scale option", tr->name);
-    if (scale_per_tensor && (!isfinite(tensor_absmax) || tensor_absmax < 0.0f))
+    const CodecParams p = params ? *params : (CodecParams){0};
+    if (p.scale != CODEC_SCALE_ROW && !(tr->options & CODEC_OPT_SCALE))
+        return qb_errorf(QB_ERR_INPUT, "codec %s has no scale= option", tr->name);
+    if (p.round != CODEC_ROUND_NEAREST && !(tr->options & CODEC_OPT_ROUND))
+        return qb_errorf(QB_ERR_INPUT, "codec %s has no round= option", tr->name);
+    if (p.scale == CODEC_SCALE_TENSOR && (!isfinite(tensor_absmax) || tensor_absmax < 0.0f))
         return qb_errorf(QB_ERR_INPUT, "codec %s: tensor absmax %g is not finite and >= 0", tr->name,
                          (double)tensor_absmax);
+    if (p.scale == CODEC_SCALE_CONST && !(isfinite(p.scale_const) && p.scale_const > 0.0f))
+        return qb_errorf(QB_ERR_INPUT, "codec %s: scale %g is not finite and > 0", tr->name, (double)p.scale_const);
     int64_t bs = tr->block_size;
     int64_t cp = (cols + bs - 1) / bs * bs;
     size_t stride, total;
@@ -582,8 +777,8 @@ qb_status codec_tensor_init(CodedTensor *t, codec_id id, int scale_per_tensor, i
     t->cols = cols;
     t->cols_padded = cp;
     t->row_stride = stride;
-    t->scale_per_tensor = scale_per_tensor ? 1 : 0;
-    t->tensor_scale = scale_per_tensor ? tensor_absmax : 0.0f;
+    t->params = p;
+    t->tensor_scale = p.scale == CODEC_SCALE_TENSOR ? tensor_absmax : p.scale == CODEC_SCALE_CONST ? p.scale_const : 0.0f;
     t->codes = qb_aligned_alloc(total, "coded tensor");
     if (!t->codes) return QB_ERR_NOMEM;
     memset(t->codes, 0, total);
@@ -614,18 +809,6 @@ double codec_bits_per_weight(const CodedTensor *t) {
     return (double)codec_tensor_bytes(t) * 8.0 / ((double)t->rows * (double)t->cols);
 }
 
-/* Values the codec cannot represent at all (as opposed to rounding): f16 overflow, and the f16 block
- * scales of q8_0/q4_0 overflowing. Rejected rather than silently turned into ±inf. */
-static int out_of_range(codec_id id, float amax) {
-    switch (id) {
-    case CODEC_BF16: return (qb_f32_to_bf16(amax) & 0x7fff) == 0x7f80;
-    case CODEC_F16: return (qb_f32_to_f16(amax) & 0x7fff) == 0x7c00;
-    case CODEC_Q8_0: return (qb_f32_to_f16(amax / 127.0f) & 0x7fff) == 0x7c00;
-    case CODEC_Q4_0: return (qb_f32_to_f16(amax / 8.0f) & 0x7fff) == 0x7c00;
-    default: return 0;
-    }
-}
-
 qb_status codec_encode_rows(CodedTensor *t, int64_t row0, int64_t nrows, const float *src) {
     if (!t->codes || row0 < 0 || nrows < 0 || row0 + nrows > t->rows)
         return qb_errorf(QB_ERR_INTERNAL, "codec_encode_rows: rows [%lld, %lld) outside the tensor", (long long)row0,
@@ -642,14 +825,15 @@ qb_status codec_encode_rows(CodedTensor *t, int64_t row0, int64_t nrows, const f
             float a = fabsf(x[i]);
             if (a > amax) amax = a;
         }
-        if (out_of_range(t->id, amax))
+        if (t->traits->out_of_range && t->traits->out_of_range(amax))
             return qb_errorf(QB_ERR_INPUT, "row %lld: |weight| %g is outside the range of codec %s", (long long)(row0 + r),
                              (double)amax, t->traits->name);
-        if (t->scale_per_tensor && amax > t->tensor_scale)
+        if (t->params.scale == CODEC_SCALE_TENSOR && amax > t->tensor_scale)
             return qb_errorf(QB_ERR_INPUT, "row %lld: |weight| %g exceeds the tensor absmax %g given for scale=tensor",
                              (long long)(row0 + r), (double)amax, (double)t->tensor_scale);
     }
     const codec_traits *tr = t->traits;
+    const codec_encode_args args = {.scale = t->tensor_scale, .round = t->params.round};
     int padded = cp != cols;
     int nomem = 0;
 #pragma omp parallel if (nrows * cols > (1 << 16))
@@ -671,7 +855,7 @@ qb_status codec_encode_rows(CodedTensor *t, int64_t row0, int64_t nrows, const f
                 x = pad;
             }
             float rs = 0.0f;
-            tr->from_float_ref(x, t->codes + (size_t)(row0 + r) * t->row_stride, &rs, cp, t->tensor_scale);
+            tr->from_float_ref(x, t->codes + (size_t)(row0 + r) * t->row_stride, &rs, cp, &args);
             if (tr->has_row_scale) t->row_scales[row0 + r] = rs;
         }
         free(pad);

@@ -21,12 +21,13 @@ typedef enum {
     CODEC_FP32 = 0,
     CODEC_BF16,
     CODEC_F16,
-    CODEC_QINS,         /* Pattern A: uint8 stored + int8 sign, f32 scale per row (or per tensor) */
+    CODEC_QINS,         /* Pattern A: uint8 stored + int8 sign, f32 scale per row (or per tensor, or constant) */
     CODEC_QINS8,        /* sign bit + 7-bit stored value in one byte */
     CODEC_QINS_COMPUTE, /* weights as qins; activations QINS-coded too; product of the coded operands */
     CODEC_INT8,         /* per-row symmetric absmax int8 */
     CODEC_Q8_0,         /* ggml block_q8_0: 32 weights, f16 scale */
     CODEC_Q4_0,         /* ggml block_q4_0: 32 weights, f16 scale */
+    CODEC_LOG8,         /* sign + 7-bit log-magnitude code, f32 row scale (engine/codec_log8.c) */
     CODEC_COUNT
 } codec_id;
 
@@ -39,30 +40,85 @@ enum {
     CODEC_GROUP_DEFAULT = CODEC_GROUP_ATTN | CODEC_GROUP_MLP,
 };
 
+/* Encode-time options a codec may accept (codec_traits.options). */
+enum {
+    CODEC_OPT_SCALE = 1, /* scale=row | tensor | N (a constant) */
+    CODEC_OPT_ROUND = 2, /* round=round (nearest, half away from zero) | floor (the literal uint8 cast) */
+};
+typedef enum { CODEC_SCALE_ROW = 0, CODEC_SCALE_TENSOR, CODEC_SCALE_CONST } codec_scale_mode;
+typedef enum { CODEC_ROUND_NEAREST = 0, CODEC_ROUND_FLOOR } codec_round_mode;
+
+/* The encode-time options of a spec. All-zero = the defaults (scale=row, round=round). */
+typedef struct {
+    codec_scale_mode scale;
+    float scale_const;      /* CODEC_SCALE_CONST: the scale (finite, > 0), e.g. 256 as the claim's example implies */
+    codec_round_mode round;
+} CodecParams;
+
 typedef struct {
     codec_id id;
-    int scale_per_tensor; /* qins family: 1 = one scale for the whole tensor ("scale=tensor") */
+    CodecParams params;   /* meaningful for codecs with CODEC_OPT_* options; zero elsewhere */
     unsigned apply;       /* CODEC_GROUP_* mask */
 } CodecSpec;
 
+/* What a from_float_ref gets besides the weights: the fixed scale (scale=tensor: the tensor absmax;
+ * scale=N: N), or 0 when each row decides its own; and the rounding. */
+typedef struct {
+    float scale;
+    codec_round_mode round;
+} codec_encode_args;
+
+typedef float (*codec_vec_dot_fn)(const void *row, float row_scale, const float *x, int64_t n);
+
 typedef struct codec_traits {
-    const char *name;      /* as used in specs: "fp32", "qins", "q8_0", … */
-    int block_size;        /* weights per block (1 for element-wise codes) */
-    size_t block_bytes;    /* bytes per block, scales inside blocks included (q8_0: 34) */
-    int has_row_scale;     /* 1: one f32 scale per row, stored beside the codes */
-    int codes_activations; /* 1: the activation is coded before the product (qins-compute) */
-    /* Quantizes one row of n weights (n a multiple of block_size; the caller zero-pads). tensor_scale is
-     * the tensor-wide absmax when the spec asks for one scale per tensor, else 0 (the row decides). Writes
-     * the row scale to *row_scale when has_row_scale. Plain scalar code: the definition of the codec. */
-    void (*from_float_ref)(const float *src, void *dst, float *row_scale, int64_t n, float tensor_scale);
+    const char *name;        /* as used in specs: "fp32", "qins", "q8_0", … */
+    const char *description; /* one line for --help, error messages and REPORT.md's codec list */
+    int block_size;          /* weights per block (1 for element-wise codes) */
+    size_t block_bytes;      /* bytes per block, scales inside blocks included (q8_0: 34) */
+    int has_row_scale;       /* 1: one f32 scale per row, stored beside the codes */
+    int codes_activations;   /* 1: the activation is coded before the product (qins-compute) */
+    unsigned options;        /* CODEC_OPT_* the spec parser accepts for this codec */
+    /* The stored symbols, for the order-0 entropy (the best any lossless stage could reach): symbol i of a
+     * row (i < cols; padding is never asked for), symbol_bits wide (histogram of 2^symbol_bits bins); and
+     * the side information stored per block (bits; q8_0/q4_0: the f16 d) — row scales are counted from
+     * has_row_scale. symbol_bits == 0: not computed (fp32: 2^32 symbols). */
+    int symbol_bits;
+    uint32_t (*symbol)(const void *row, int64_t i);
+    int block_side_bits;
+    /* The qins family's magnitude code `stored` of weight i (1..max_code), for the claim's "stored > 200"
+     * sparsity; NULL for codecs without one. */
+    int (*stored_code)(const void *row, int64_t i);
+    /* 1 when a row whose largest |w| is amax cannot be held at all (f16 overflow, an f16 block scale
+     * overflowing): rejected rather than turned into ±inf. NULL: every finite value can be held. */
+    int (*out_of_range)(float amax);
+    /* Quantizes one row of n weights (n a multiple of block_size; the caller zero-pads). Writes the row
+     * scale to *row_scale when has_row_scale. Plain scalar code: the definition of the codec. */
+    void (*from_float_ref)(const float *src, void *dst, float *row_scale, int64_t n, const codec_encode_args *a);
     /* Decodes one row of n weights. */
     void (*to_float)(const void *src, float row_scale, float *dst, int64_t n);
     /* Σ decode(row)[i] · x[i] over n weights: scalar reference, and the fast (SIMD) version. */
     float (*vec_dot_ref)(const void *row, float row_scale, const float *x, int64_t n);
     float (*vec_dot)(const void *row, float row_scale, const float *x, int64_t n);
+    /* Fast kernels kept in the codec's own file: the kernel for a SIMD level (NULL where the level has none).
+     * NULL for the codecs whose kernels live in kernels_*.c (codec_vec_dot_avx2/avx512 below). */
+    codec_vec_dot_fn (*vec_dot_at_level)(int level);
 } codec_traits;
 
 extern const codec_traits codec_table[CODEC_COUNT];
+
+/* A codec kept in a file of its own (engine/codec_NAME.c) provides these for its table row: declare them
+ * with CODEC_FILE_DECLARE(NAME) and fill the row's kernels with CODEC_FILE_KERNELS(NAME). */
+#define CODEC_FILE_DECLARE(NAME)                                                                              \
+    void codec_##NAME##_from_float_ref(const float *src, void *dst, float *row_scale, int64_t n,             \
+                                       const codec_encode_args *a);                                           \
+    void codec_##NAME##_to_float(const void *src, float row_scale, float *dst, int64_t n);                   \
+    float codec_##NAME##_vec_dot_ref(const void *row, float row_scale, const float *x, int64_t n);           \
+    float codec_##NAME##_vec_dot(const void *row, float row_scale, const float *x, int64_t n);               \
+    codec_vec_dot_fn codec_##NAME##_vec_dot_at_level(int level)
+#define CODEC_FILE_KERNELS(NAME)                                                                              \
+    .from_float_ref = codec_##NAME##_from_float_ref, .to_float = codec_##NAME##_to_float,                    \
+    .vec_dot_ref = codec_##NAME##_vec_dot_ref, .vec_dot = codec_##NAME##_vec_dot,                            \
+    .vec_dot_at_level = codec_##NAME##_vec_dot_at_level
 
 typedef struct {
     codec_id id;
@@ -71,24 +127,31 @@ typedef struct {
     int64_t cols_padded;    /* cols rounded up to a whole block */
     size_t row_stride;      /* bytes per row of codes */
     uint8_t *codes;         /* rows × row_stride bytes, 64-byte aligned; the only resident copy */
-    float *row_scales;      /* rows entries when traits->has_row_scale (all equal for scale=tensor), else NULL */
-    float tensor_scale;     /* the tensor absmax when scale=tensor, else 0 */
-    int scale_per_tensor;
+    float *row_scales;      /* rows entries when traits->has_row_scale (all equal for scale=tensor or N), else NULL */
+    CodecParams params;     /* the encode options it was made with */
+    float tensor_scale;     /* the fixed scale: the tensor absmax for scale=tensor, N for scale=N, else 0 */
 } CodedTensor;
 
-/* Parses "qins:scale=tensor,apply=attn+mlp+lm_head" (codec name, then options). Unknown codec or
- * option → QB_ERR_INPUT naming it. */
+/* Parses "qins:scale=tensor,round=floor,apply=attn+mlp+lm_head" (codec name, then options). Unknown codec
+ * or option → QB_ERR_INPUT naming it and listing the known ones (from the table). */
 qb_status codec_spec_parse(const char *text, CodecSpec *out);
-/* Canonical text of a spec, e.g. "qins:scale=row,apply=attn+mlp". */
+/* Canonical text of a spec, e.g. "qins:scale=row,apply=attn+mlp" (round= only when not the default). */
 void codec_spec_format(const CodecSpec *spec, char *buf, size_t n);
 /* The codec that applies to a tensor of group `group` under `spec` (fp32 when the group is not applied). */
 codec_id codec_for_group(const CodecSpec *spec, unsigned group);
 const char *codec_name(codec_id id);
+/* The codec names, table order, joined by sep ("fp32, bf16, …"): for help texts and error messages. */
+const char *codec_name_list(const char *sep, char *buf, size_t n);
+/* The spec's encode options for a tensor coded with `id` (NULL when id is not the spec's codec, e.g. a
+ * group left in fp32). */
+const CodecParams *codec_params_for(const CodecSpec *spec, codec_id id);
 
-/* Allocates the coded storage for a [rows, cols] tensor. tensor_absmax is the absmax of the whole tensor
- * (used only when scale_per_tensor). */
-qb_status codec_tensor_init(CodedTensor *t, codec_id id, int scale_per_tensor, int64_t rows, int64_t cols,
+/* Allocates the coded storage for a [rows, cols] tensor. params NULL = the defaults; options the codec
+ * does not have → QB_ERR_INPUT. tensor_absmax is the absmax of the whole tensor (used only for
+ * scale=tensor; codec_params_need_absmax says when the caller must compute it). */
+qb_status codec_tensor_init(CodedTensor *t, codec_id id, const CodecParams *params, int64_t rows, int64_t cols,
                             float tensor_absmax);
+int codec_params_need_absmax(const CodecParams *params);
 /* Encodes rows [row0, row0+nrows) from nrows × cols f32 values. Rejects NaN/Inf (QB_ERR_INPUT; the
  * caller prefixes the tensor name). */
 qb_status codec_encode_rows(CodedTensor *t, int64_t row0, int64_t nrows, const float *src);
@@ -117,6 +180,9 @@ void codec_matmul_ref(float *out, const CodedTensor *W, const float *x, int T);
  * clamps to maxcode; below 1 (|w| > scale, only when a caller passes a too-small scale) clamps to 1.
  * absw must be finite and ≥ 0, scale finite and ≥ 0. Decode: sign · (scale / code) in f32. */
 uint8_t codec_qins_code(float absw, float scale, int maxcode);
+/* The same with round=floor: clamp(floor(scale / absw), 1, maxcode) — what `.astype(np.uint8)` does to the
+ * claim's `clip(scale/|w|, 1, 255)`. Same edge cases as codec_qins_code. */
+uint8_t codec_qins_code_floor(float absw, float scale, int maxcode);
 /* 1/i in f32 for i = 0..255 (entry 0 is 0). Note scale · inv[i] is not always bit-equal to the defined
  * value scale / i; the reference and the decoders use scale / i, fast dot kernels may differ within 1e-5. */
 extern const float codec_qins_inv[256];
@@ -129,7 +195,6 @@ int codec_simd_level(void);
 
 /* Fast kernels per SIMD level, indexed by codec_id (NULL where a level has no kernel of its own: the
  * dispatcher then falls back to the next lower level). Exported for tests and bench-kernels. */
-typedef float (*codec_vec_dot_fn)(const void *row, float row_scale, const float *x, int64_t n);
 extern const codec_vec_dot_fn codec_vec_dot_avx512[CODEC_COUNT];
 extern const codec_vec_dot_fn codec_vec_dot_avx2[CODEC_COUNT];
 /* The vec_dot codec_matmul uses at the current SIMD level. */

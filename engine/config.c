@@ -6,69 +6,34 @@
  * original_max_position_embeddings). Anything we do not implement is an error naming the key. */
 #include "config.h"
 
-#include <cjson/cJSON.h>
+#include "qb_json.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CONFIG_MAX_BYTES (16u << 20)
 
-/* Reads an integer field. required: error if absent. Returns 1 if read, 0 if absent (optional), -1 error. */
-static int get_int(const char *path, const cJSON *obj, const char *key, int required, long long lo, long long hi,
-                   int *out, qb_status *st) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (required) {
-            *st = qb_errorf(QB_ERR_INPUT, "%s: missing required field \"%s\"", path, key);
-            return -1;
-        }
-        return 0;
-    }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
-        *st = qb_errorf(QB_ERR_INPUT, "%s: field \"%s\" must be an integer", path, key);
-        return -1;
-    }
-    if (v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
-        *st = qb_errorf(QB_ERR_INPUT, "%s: field \"%s\" = %.17g is out of range (%lld..%lld)", path, key,
-                        v->valuedouble, lo, hi);
-        return -1;
-    }
-    *out = (int)v->valuedouble;
-    return 1;
+/* Field getters over qb_json: 1 read, 0 absent (optional), -1 error (*st set). `where` is the object's
+ * key path ("" for the root). */
+static int get_int(const char *path, const char *where, const cJSON *obj, const char *key, int required, int lo,
+                   int hi, int *out, qb_status *st) {
+    int present = 0;
+    if ((*st = qb_json_int32(path, where, obj, key, required, lo, hi, out, &present))) return -1;
+    return present;
 }
 
-static int get_num(const char *path, const cJSON *obj, const char *key, int required, double lo, double hi,
-                   double *out, qb_status *st) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (required) {
-            *st = qb_errorf(QB_ERR_INPUT, "%s: missing required field \"%s\"", path, key);
-            return -1;
-        }
-        return 0;
-    }
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
-        *st = qb_errorf(QB_ERR_INPUT, "%s: field \"%s\" must be a number", path, key);
-        return -1;
-    }
-    if (v->valuedouble < lo || v->valuedouble > hi) {
-        *st = qb_errorf(QB_ERR_INPUT, "%s: field \"%s\" = %g is out of range (%g..%g)", path, key,
-                        v->valuedouble, lo, hi);
-        return -1;
-    }
-    *out = v->valuedouble;
-    return 1;
+static int get_num(const char *path, const char *where, const cJSON *obj, const char *key, int required, double lo,
+                   double hi, double *out, qb_status *st) {
+    int present = 0;
+    if ((*st = qb_json_num(path, where, obj, key, required, lo, hi, out, &present))) return -1;
+    return present;
 }
 
 static int get_bool(const char *path, const cJSON *obj, const char *key, int *out, qb_status *st) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) return 0;
-    if (!cJSON_IsBool(v)) {
-        *st = qb_errorf(QB_ERR_INPUT, "%s: field \"%s\" must be true or false", path, key);
-        return -1;
-    }
-    *out = cJSON_IsTrue(v);
-    return 1;
+    int present = 0;
+    if ((*st = qb_json_bool(path, "", obj, key, 0, out, &present))) return -1;
+    return present;
 }
 
 /* eos_token_id: an int or a list of ints; merged (deduplicated) into c->eos_ids. */
@@ -89,10 +54,10 @@ static qb_status add_eos(const char *path, const cJSON *obj, Config *c) {
         return qb_errorf(QB_ERR_INPUT, "%s: field \"eos_token_id\" must be an integer or a list of integers", path);
     }
     for (int i = 0; i < n; i++) {
-        double d = items[i]->valuedouble;
-        if (!cJSON_IsNumber(items[i]) || d != floor(d) || d < 0 || d > 1e9)
-            return qb_errorf(QB_ERR_INPUT, "%s: field \"eos_token_id\" must hold non-negative integers", path);
-        int id = (int)d, seen = 0;
+        long long x;
+        qb_status st = qb_json_as_int(path, "eos_token_id", items[i], 0, 1000000000, &x);
+        if (st) return st;
+        int id = (int)x, seen = 0;
         for (int k = 0; k < c->n_eos; k++) seen |= c->eos_ids[k] == id;
         if (!seen) {
             if (c->n_eos == QB_MAX_EOS) return qb_errorf(QB_ERR_INPUT, "%s: more than %d eos ids", path, QB_MAX_EOS);
@@ -124,34 +89,16 @@ static qb_status get_factor_list(const char *path, const cJSON *rs, const char *
     return QB_OK;
 }
 
-const char *config_duplicate_key(const cJSON *obj) {
-    for (const cJSON *a = obj ? obj->child : NULL; a; a = a->next) {
-        if (cJSON_IsObject(obj))
-            for (const cJSON *b = a->next; b; b = b->next)
-                if (a->string && b->string && !strcmp(a->string, b->string)) return a->string;
-        if (cJSON_IsObject(a) || cJSON_IsArray(a)) {
-            const char *d = config_duplicate_key(a);
-            if (d) return d;
-        }
-    }
-    return NULL;
-}
-
 qb_status config_parse(const char *path, const char *json, Config *c) {
     memset(c, 0, sizeof *c);
     c->bos_id = -1;
     qb_status st = QB_OK;
-    cJSON *root = cJSON_Parse(json);
-    if (!root) return qb_errorf(QB_ERR_INPUT, "%s: not valid JSON", path);
+    cJSON *root = NULL;
+    /* duplicated keys are refused here (Python's json keeps the last, cJSON the first) */
+    if ((st = qb_json_parse(path, json, strlen(json), &root))) return st;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return qb_errorf(QB_ERR_INPUT, "%s: not a JSON object", path);
-    }
-    /* Python's json keeps the last of duplicated keys and cJSON the first: refuse rather than guess. */
-    const char *dup = config_duplicate_key(root);
-    if (dup) {
-        st = qb_errorf(QB_ERR_INPUT, "%s: key \"%s\" appears twice in one object", path, dup);
-        goto done;
     }
     const int BIG = 1 << 24;
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
@@ -161,17 +108,17 @@ qb_status config_parse(const char *path, const char *json, Config *c) {
                        cJSON_IsString(mt) ? "\"" : "");
         goto done;
     }
-    if (get_int(path, root, "hidden_size", 1, 1, BIG, &c->hidden, &st) < 0 ||
-        get_int(path, root, "intermediate_size", 1, 1, BIG, &c->intermediate, &st) < 0 ||
-        get_int(path, root, "num_hidden_layers", 1, 1, 4096, &c->n_layers, &st) < 0 ||
-        get_int(path, root, "num_attention_heads", 1, 1, 65536, &c->n_heads, &st) < 0 ||
-        get_int(path, root, "vocab_size", 1, 1, BIG, &c->vocab, &st) < 0 ||
-        get_int(path, root, "max_position_embeddings", 1, 1, 1 << 30, &c->max_pos, &st) < 0)
+    if (get_int(path, "", root, "hidden_size", 1, 1, BIG, &c->hidden, &st) < 0 ||
+        get_int(path, "", root, "intermediate_size", 1, 1, BIG, &c->intermediate, &st) < 0 ||
+        get_int(path, "", root, "num_hidden_layers", 1, 1, 4096, &c->n_layers, &st) < 0 ||
+        get_int(path, "", root, "num_attention_heads", 1, 1, 65536, &c->n_heads, &st) < 0 ||
+        get_int(path, "", root, "vocab_size", 1, 1, BIG, &c->vocab, &st) < 0 ||
+        get_int(path, "", root, "max_position_embeddings", 1, 1, 1 << 30, &c->max_pos, &st) < 0)
         goto done;
     c->n_kv_heads = c->n_heads;
-    if (get_int(path, root, "num_key_value_heads", 0, 1, 65536, &c->n_kv_heads, &st) < 0) goto done;
+    if (get_int(path, "", root, "num_key_value_heads", 0, 1, 65536, &c->n_kv_heads, &st) < 0) goto done;
     double eps = 1e-5, theta = 10000.0, prf = 1.0;
-    if (get_num(path, root, "rms_norm_eps", 0, 0.0, 1.0, &eps, &st) < 0) goto done;
+    if (get_num(path, "", root, "rms_norm_eps", 0, 0.0, 1.0, &eps, &st) < 0) goto done;
     c->rms_eps = (float)eps;
     const cJSON *hact = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
     if (hact && !(cJSON_IsString(hact) && !strcmp(hact->valuestring, "silu"))) {
@@ -203,8 +150,8 @@ qb_status config_parse(const char *path, const char *json, Config *c) {
         double val[3];
         for (int k = 0; k < 3; k++) {
             double top = 0, in = 0;
-            int has_top = get_num(path, root, keys[k].key, 0, keys[k].lo, keys[k].hi, &top, &st);
-            int has_in = rs ? get_num(path, rs, keys[k].key, 0, keys[k].lo, keys[k].hi, &in, &st) : 0;
+            int has_top = get_num(path, "", root, keys[k].key, 0, keys[k].lo, keys[k].hi, &top, &st);
+            int has_in = rs ? get_num(path, "rope_scaling", rs, keys[k].key, 0, keys[k].lo, keys[k].hi, &in, &st) : 0;
             if (has_top < 0 || has_in < 0) goto done;
             if (has_top && has_in && top != in) {
                 st = qb_errorf(QB_ERR_INPUT, "%s: %s is %.17g at the top level but %.17g inside rope_scaling", path,
@@ -226,7 +173,7 @@ qb_status config_parse(const char *path, const char *json, Config *c) {
     c->partial_rotary = prf;
 
     c->head_dim = 0;
-    if (get_int(path, root, "head_dim", 0, 1, 65536, &c->head_dim, &st) < 0) goto done;
+    if (get_int(path, "", root, "head_dim", 0, 1, 65536, &c->head_dim, &st) < 0) goto done;
     if (c->head_dim == 0) {
         if (c->hidden % c->n_heads != 0) {
             st = qb_errorf(QB_ERR_INPUT, "%s: hidden_size %d is not divisible by num_attention_heads %d", path,
@@ -262,14 +209,14 @@ qb_status config_parse(const char *path, const char *json, Config *c) {
                 (st = get_factor_list(path, rs, "long_factor", c->rotary_dim / 2, &c->long_factor)))
                 goto done;
             double af = 0;
-            int has_af = get_num(path, rs, "attention_factor", 0, 1e-6, 1e6, &af, &st);
+            int has_af = get_num(path, "rope_scaling", rs, "attention_factor", 0, 1e-6, 1e6, &af, &st);
             if (has_af < 0) goto done;
             if (has_af) {
                 c->attention_factor = af;
             } else {
                 /* transformers 5 takes rope_scaling.factor when given, else max / original_max */
                 double factor = (double)c->max_pos / (double)c->orig_max_pos;
-                int has_factor = get_num(path, rs, "factor", 0, 1e-6, 1e9, &factor, &st);
+                int has_factor = get_num(path, "rope_scaling", rs, "factor", 0, 1e-6, 1e9, &factor, &st);
                 if (has_factor < 0) goto done;
                 c->attention_factor = factor <= 1.0 ? 1.0 : sqrt(1.0 + log(factor) / log((double)c->orig_max_pos));
             }
@@ -283,11 +230,11 @@ qb_status config_parse(const char *path, const char *json, Config *c) {
     }
 
     int sw = 0;
-    if (get_int(path, root, "sliding_window", 0, 1, 1 << 30, &sw, &st) < 0) goto done;
+    if (get_int(path, "", root, "sliding_window", 0, 1, 1 << 30, &sw, &st) < 0) goto done;
     c->sliding_window = sw;
     c->tie_embeddings = 0;
     if (get_bool(path, root, "tie_word_embeddings", &c->tie_embeddings, &st) < 0) goto done;
-    if (get_int(path, root, "bos_token_id", 0, 0, BIG, &c->bos_id, &st) < 0) goto done;
+    if (get_int(path, "", root, "bos_token_id", 0, 0, BIG, &c->bos_id, &st) < 0) goto done;
     if ((st = add_eos(path, root, c))) goto done;
     const cJSON *td = cJSON_GetObjectItemCaseSensitive(root, "torch_dtype");
     if (!td) td = cJSON_GetObjectItemCaseSensitive(root, "dtype");
@@ -319,11 +266,10 @@ qb_status config_load(const char *dir, Config *c) {
     if (qb_file_exists(path)) {
         st = qb_read_file(path, &json, NULL, CONFIG_MAX_BYTES);
         if (!st) {
-            cJSON *g = cJSON_Parse(json);
-            if (!g || !cJSON_IsObject(g))
-                st = qb_errorf(QB_ERR_INPUT, "%s: not a valid JSON object", path);
-            else
-                st = add_eos(path, g, c);
+            cJSON *g = NULL;
+            st = qb_json_parse(path, json, strlen(json), &g);
+            if (!st && !cJSON_IsObject(g)) st = qb_errorf(QB_ERR_INPUT, "%s: not a JSON object", path);
+            if (!st) st = add_eos(path, g, c);
             cJSON_Delete(g);
             free(json);
         }

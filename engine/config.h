@@ -39,8 +39,5 @@ qb_status config_load(const char *dir, Config *c);
 qb_status config_parse(const char *path, const char *json, Config *c);
 void config_free(Config *c);
 int config_is_eos(const Config *c, int id);
-/* The first key that appears twice in one object anywhere inside a cJSON tree, or NULL. */
-struct cJSON;
-const char *config_duplicate_key(const struct cJSON *obj);
 
 #endif

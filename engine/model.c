@@ -66,13 +66,13 @@ static qb_status find_tensor(const Checkpoint *ck, const char *name, int64_t row
 /* Converts a checkpoint tensor into coded storage chunk by chunk, so neither a second full copy of the
  * tensor nor the mapped source stays resident. */
 static qb_status load_matrix(const Checkpoint *ck, const char *name, int64_t rows, int64_t cols, codec_id id,
-                             int scale_per_tensor, CodedTensor *out) {
+                             const CodecParams *params, CodedTensor *out) {
     const st_tensor *t;
     const st_file *f;
     qb_status st = find_tensor(ck, name, rows, cols, &t, &f);
     if (st) return st;
-    /* scale=tensor is an option of the QINS family; tensors left in another codec ignore it */
-    scale_per_tensor = scale_per_tensor && codec_has_tensor_scale(id);
+    /* the spec's options (scale=, round=) belong to its codec; tensors left in another codec ignore them */
+    const int scale_per_tensor = codec_params_need_absmax(params);
     int64_t chunk_rows = (int64_t)(LOAD_CHUNK_BYTES / ((uint64_t)cols * sizeof(float)));
     if (chunk_rows < 1) chunk_rows = 1;
     if (chunk_rows > rows) chunk_rows = rows;
@@ -86,7 +86,7 @@ static qb_status load_matrix(const Checkpoint *ck, const char *name, int64_t row
             for (int64_t i = 0; i < nr * cols; i++) absmax = fmaxf(absmax, fabsf(buf[i]));
         }
     }
-    if ((st = codec_tensor_init(out, id, scale_per_tensor, rows, cols, absmax))) goto fail;
+    if ((st = codec_tensor_init(out, id, params, rows, cols, absmax))) goto fail;
     for (int64_t r = 0; r < rows; r += chunk_rows) {
         int64_t nr = rows - r < chunk_rows ? rows - r : chunk_rows;
         if ((st = st_to_f32(t, (uint64_t)(r * cols), (uint64_t)(nr * cols), buf))) goto fail;
@@ -127,7 +127,7 @@ static qb_status load_vector(const Checkpoint *ck, const char *name, int64_t n, 
 }
 
 int codec_has_tensor_scale(codec_id id) {
-    return id == CODEC_QINS || id == CODEC_QINS8 || id == CODEC_QINS_COMPUTE;
+    return (codec_table[id].options & CODEC_OPT_SCALE) != 0;
 }
 
 /* Bytes at rest of a [rows, cols] tensor under a codec, as codec_tensor_init lays it out: whole blocks per
@@ -209,7 +209,6 @@ qb_status model_load(const char *dir, const ModelOptions *opt, Model *m) {
     const int64_t H = c->hidden, NI = c->intermediate, hd = c->head_dim;
     const int64_t qkv_rows = (int64_t)(c->n_heads + 2 * c->n_kv_heads) * hd;
     const CodecSpec *cs = &m->codec;
-    const int spt = cs->scale_per_tensor;
     char name[160];
     m->w.layers = qb_calloc((size_t)c->n_layers, sizeof(LayerWeights), "layers");
     if (!m->w.layers) {
@@ -217,19 +216,19 @@ qb_status model_load(const char *dir, const ModelOptions *opt, Model *m) {
         goto fail;
     }
     if ((st = load_matrix(&ck, "model.embed_tokens.weight", c->vocab, H, codec_for_group(cs, CODEC_GROUP_EMBED),
-                          spt, &m->w.embed)))
+                          codec_params_for(cs, codec_for_group(cs, CODEC_GROUP_EMBED)), &m->w.embed)))
         goto fail;
     for (int l = 0; l < c->n_layers; l++) {
         LayerWeights *L = &m->w.layers[l];
         codec_id attn = codec_for_group(cs, CODEC_GROUP_ATTN), mlp = codec_for_group(cs, CODEC_GROUP_MLP);
 #define LAYER_NAME(suffix) (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix), name)
         if ((st = load_vector(&ck, LAYER_NAME("input_layernorm.weight"), H, &L->ln1)) ||
-            (st = load_matrix(&ck, LAYER_NAME("self_attn.qkv_proj.weight"), qkv_rows, H, attn, spt, &L->qkv)) ||
-            (st = load_matrix(&ck, LAYER_NAME("self_attn.o_proj.weight"), H, (int64_t)c->n_heads * hd, attn, spt,
+            (st = load_matrix(&ck, LAYER_NAME("self_attn.qkv_proj.weight"), qkv_rows, H, attn, codec_params_for(cs, attn), &L->qkv)) ||
+            (st = load_matrix(&ck, LAYER_NAME("self_attn.o_proj.weight"), H, (int64_t)c->n_heads * hd, attn, codec_params_for(cs, attn),
                               &L->o)) ||
             (st = load_vector(&ck, LAYER_NAME("post_attention_layernorm.weight"), H, &L->ln2)) ||
-            (st = load_matrix(&ck, LAYER_NAME("mlp.gate_up_proj.weight"), 2 * NI, H, mlp, spt, &L->gate_up)) ||
-            (st = load_matrix(&ck, LAYER_NAME("mlp.down_proj.weight"), H, NI, mlp, spt, &L->down)))
+            (st = load_matrix(&ck, LAYER_NAME("mlp.gate_up_proj.weight"), 2 * NI, H, mlp, codec_params_for(cs, mlp), &L->gate_up)) ||
+            (st = load_matrix(&ck, LAYER_NAME("mlp.down_proj.weight"), H, NI, mlp, codec_params_for(cs, mlp), &L->down)))
             goto fail;
 #undef LAYER_NAME
     }
@@ -241,10 +240,10 @@ qb_status model_load(const char *dir, const ModelOptions *opt, Model *m) {
         if (head_codec == m->w.embed.id) {
             m->w.lm_head = m->w.embed;
             m->w.lm_head_aliases_embed = 1;
-        } else if ((st = load_matrix(&ck, "model.embed_tokens.weight", c->vocab, H, head_codec, spt, &m->w.lm_head))) {
+        } else if ((st = load_matrix(&ck, "model.embed_tokens.weight", c->vocab, H, head_codec, codec_params_for(cs, head_codec), &m->w.lm_head))) {
             goto fail;
         }
-    } else if ((st = load_matrix(&ck, "lm_head.weight", c->vocab, H, head_codec, spt, &m->w.lm_head))) {
+    } else if ((st = load_matrix(&ck, "lm_head.weight", c->vocab, H, head_codec, codec_params_for(cs, head_codec), &m->w.lm_head))) {
         goto fail;
     }
     ckpt_close(&ck);
@@ -283,78 +282,125 @@ void model_free(Model *m) {
 static size_t kv_elem_bytes_k(kv_mode kv) { return kv == KV_F32 ? 4 : 2; }
 static size_t kv_elem_bytes_v(kv_mode kv) { return kv == KV_F32 ? 4 : 2; /* qins-v: uint8 + int8 sign */ }
 
-static qb_status ensure_cap(RunState *s, const Model *m, int n) {
-    if (n <= s->cap) return QB_OK;
+/* Floats per row of each activation buffer, in BatchScratch's order. */
+static void act_row_floats(const Config *c, size_t out[9]) {
+    size_t hd = (size_t)c->head_dim;
+    size_t v[9] = {(size_t)c->hidden, (size_t)c->hidden, (size_t)(c->n_heads + 2 * c->n_kv_heads) * hd,
+                   (size_t)c->n_heads * hd, (size_t)c->hidden, 2 * (size_t)c->intermediate,
+                   (size_t)c->intermediate, (size_t)c->rotary_dim / 2, (size_t)c->rotary_dim / 2};
+    memcpy(out, v, sizeof v);
+}
+
+uint64_t batch_scratch_bytes(const Config *c, int threads, int ctx, int rows) {
+    size_t per[9];
+    act_row_floats(c, per);
+    uint64_t row = 2 * sizeof(int);
+    for (int i = 0; i < 9; i++) row += per[i] * sizeof(float);
+    uint64_t att = (uint64_t)threads * ((uint64_t)ctx + 2 * (uint64_t)c->head_dim) * sizeof(float);
+    return (uint64_t)rows * row + att;
+}
+
+/* Grows the activations to n rows, and the attention scratch to the model's thread count and context. */
+static qb_status ensure_cap(BatchScratch *a, const Model *m, int n) {
     const Config *c = &m->config;
-    size_t hd = (size_t)c->head_dim, N = (size_t)n;
-    struct {
-        float **p;
-        size_t per_token;
-    } bufs[] = {
-        {&s->x, (size_t)c->hidden},
-        {&s->xb, (size_t)c->hidden},
-        {&s->qkv, (size_t)(c->n_heads + 2 * c->n_kv_heads) * hd},
-        {&s->att_out, (size_t)c->n_heads * hd},
-        {&s->xb2, (size_t)c->hidden},
-        {&s->hb, 2 * (size_t)c->intermediate},
-        {&s->hb2, (size_t)c->intermediate},
-        {&s->cos, (size_t)c->rotary_dim / 2},
-        {&s->sin, (size_t)c->rotary_dim / 2},
-    };
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+    if (m->threads > a->att_threads || m->ctx > a->att_ctx) {
+        free(a->att);
+        a->att_threads = a->att_ctx = 0;
+        /* per thread: one row of attention scores, and two head vectors of scratch */
+        a->att = qb_calloc((size_t)m->threads, ((size_t)m->ctx + 2 * (size_t)c->head_dim) * sizeof(float),
+                           "attention scratch");
+        if (!a->att) return QB_ERR_NOMEM;
+        a->att_threads = m->threads;
+        a->att_ctx = m->ctx;
+    }
+    if (n <= a->cap) return QB_OK;
+    size_t N = (size_t)n, per[9];
+    act_row_floats(c, per);
+    float **bufs[9] = {&a->x, &a->xb, &a->qkv, &a->att_out, &a->xb2, &a->hb, &a->hb2, &a->cos, &a->sin};
+    free(a->row_seq);
+    free(a->row_pos);
+    a->row_seq = qb_malloc(N * sizeof(int), "row map");
+    a->row_pos = qb_malloc(N * sizeof(int), "row map");
+    if (!a->row_seq || !a->row_pos) {
+        a->cap = 0;
+        return QB_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < 9; i++) {
         size_t bytes;
-        free(*bufs[i].p);
-        *bufs[i].p = NULL;
-        if (qb_mul_overflow(N, bufs[i].per_token * sizeof(float), &bytes)) {
-            s->cap = 0;
+        free(*bufs[i]);
+        *bufs[i] = NULL;
+        if (qb_mul_overflow(N, per[i] * sizeof(float), &bytes)) {
+            a->cap = 0;
             return qb_errorf(QB_ERR_INPUT, "a forward of %d tokens is too large", n);
         }
-        *bufs[i].p = qb_aligned_alloc(bytes, "activations");
-        if (!*bufs[i].p) {
-            s->cap = 0;
+        *bufs[i] = qb_aligned_alloc(bytes, "activations");
+        if (!*bufs[i]) {
+            a->cap = 0;
             return QB_ERR_NOMEM;
         }
     }
-    s->cap = n;
+    a->cap = n;
     return QB_OK;
 }
 
-qb_status runstate_build(RunState *s, const Model *m) {
+qb_status batch_scratch_build(BatchScratch *a, const Model *m, int rows) {
+    memset(a, 0, sizeof *a);
+    qb_status st = ensure_cap(a, m, rows > 0 ? rows : 1);
+    if (st) batch_scratch_free(a);
+    return st;
+}
+
+void batch_scratch_free(BatchScratch *a) {
+    float **bufs[] = {&a->x, &a->xb, &a->qkv, &a->att_out, &a->xb2, &a->hb, &a->hb2, &a->cos, &a->sin, &a->att};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
+    free(a->row_seq);
+    free(a->row_pos);
+    memset(a, 0, sizeof *a);
+}
+
+uint64_t runstate_kv_bytes(const Config *c, kv_mode kv, int ctx) {
+    size_t kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim, slots, bytes;
+    if (ctx < 0 || qb_mul_overflow((size_t)c->n_layers * (size_t)ctx, kvd, &slots) ||
+        qb_mul_overflow(slots, kv_elem_bytes_k(kv) + kv_elem_bytes_v(kv), &bytes))
+        return 0;
+    if (kv == KV_QINS_V) bytes += (size_t)c->n_layers * (size_t)ctx * (size_t)c->n_kv_heads * sizeof(float);
+    return bytes;
+}
+
+qb_status runstate_build_ctx(RunState *s, const Model *m, int ctx) {
     memset(s, 0, sizeof *s);
     const Config *c = &m->config;
-    size_t kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim, slots, kv_bytes, nscale = 0;
-    size_t per_elem = kv_elem_bytes_k(m->kv) + kv_elem_bytes_v(m->kv);
-    if (qb_mul_overflow((size_t)c->n_layers * (size_t)m->ctx, kvd, &slots) || qb_mul_overflow(slots, per_elem, &kv_bytes))
-        return qb_errorf(QB_ERR_INPUT, "a context of %d tokens: the KV cache size overflows", m->ctx);
-    if (m->kv == KV_QINS_V) {
-        nscale = (size_t)c->n_layers * (size_t)m->ctx * (size_t)c->n_kv_heads;
-        kv_bytes += nscale * sizeof(float);
-    }
+    if (ctx < 1 || ctx > m->ctx)
+        return qb_errorf(QB_ERR_INPUT, "a run state of %d tokens: outside 1..%d (the model's context)", ctx, m->ctx);
+    size_t kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim, slots;
+    uint64_t kv_bytes = runstate_kv_bytes(c, m->kv, ctx);
+    if (!kv_bytes || qb_mul_overflow((size_t)c->n_layers * (size_t)ctx, kvd, &slots))
+        return qb_errorf(QB_ERR_INPUT, "a context of %d tokens: the KV cache size overflows", ctx);
     /* A context the machine cannot hold is the caller's choice to correct, not an internal failure. */
     uint64_t phys = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
     if (phys > 0 && kv_bytes > phys)
-        return qb_errorf(QB_ERR_INPUT, "a context of %d tokens needs %zu bytes of KV cache, more than this machine's "
-                         "%llu bytes of memory (--ctx)", m->ctx, kv_bytes, (unsigned long long)phys);
+        return qb_errorf(QB_ERR_INPUT, "a context of %d tokens needs %llu bytes of KV cache, more than this machine's "
+                         "%llu bytes of memory (--ctx)", ctx, (unsigned long long)kv_bytes, (unsigned long long)phys);
+    s->ctx = ctx;
     s->key_cache = qb_calloc(slots, kv_elem_bytes_k(m->kv), "key cache");
     s->value_cache = qb_calloc(slots, kv_elem_bytes_v(m->kv), "value cache");
-    /* per thread: one row of attention scores, and two head vectors of scratch */
-    s->att = qb_calloc((size_t)m->threads, ((size_t)m->ctx + 2 * (size_t)c->head_dim) * sizeof(float), "attention scratch");
     s->kv_bytes = kv_bytes;
     if (m->kv == KV_QINS_V) {
-        s->value_scale = qb_calloc(nscale, sizeof(float), "value scales");
+        s->value_scale = qb_calloc((size_t)c->n_layers * (size_t)ctx * (size_t)c->n_kv_heads, sizeof(float), "value scales");
         if (!s->value_scale) goto fail;
     }
-    if (!s->key_cache || !s->value_cache || !s->att) goto fail;
-    if (ensure_cap(s, m, 1)) goto fail;
+    if (!s->key_cache || !s->value_cache) goto fail;
+    if (ensure_cap(&s->act, m, 1)) goto fail;
     return QB_OK;
 fail:
     runstate_free(s);
     return QB_ERR_NOMEM;
 }
 
+qb_status runstate_build(RunState *s, const Model *m) { return runstate_build_ctx(s, m, m->ctx); }
+
 void runstate_free(RunState *s) {
-    float **bufs[] = {&s->x, &s->xb, &s->qkv, &s->att_out, &s->xb2, &s->hb, &s->hb2, &s->cos, &s->sin, &s->att};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
+    batch_scratch_free(&s->act);
     free(s->key_cache);
     free(s->value_cache);
     free(s->value_scale);
@@ -368,7 +414,7 @@ static void kv_store(const Model *m, RunState *s, int layer, int pos, const floa
     const Config *c = &m->config;
     const int hd = c->head_dim;
     const size_t kvd = (size_t)c->n_kv_heads * (size_t)hd;
-    size_t off = ((size_t)layer * (size_t)m->ctx + (size_t)pos) * kvd;
+    size_t off = ((size_t)layer * (size_t)s->ctx + (size_t)pos) * kvd;
     switch (m->kv) {
     case KV_F32:
         memcpy((float *)s->key_cache + off, k, kvd * sizeof(float));
@@ -385,7 +431,7 @@ static void kv_store(const Model *m, RunState *s, int layer, int pos, const floa
         }
         /* qins-v: per token and KV head, scale = max|v|; each value stored as (QINS code, sign). */
         uint8_t *vc = (uint8_t *)s->value_cache + 2 * off;
-        float *scales = s->value_scale + ((size_t)layer * (size_t)m->ctx + (size_t)pos) * (size_t)c->n_kv_heads;
+        float *scales = s->value_scale + ((size_t)layer * (size_t)s->ctx + (size_t)pos) * (size_t)c->n_kv_heads;
         for (int h = 0; h < c->n_kv_heads; h++) {
             const float *vh = v + h * hd;
             float scale = 0.0f;
@@ -406,7 +452,7 @@ static void kv_store(const Model *m, RunState *s, int layer, int pos, const floa
 static inline const float *kv_key(const Model *m, const RunState *s, int layer, int pos, int kvh, float *tmp) {
     const Config *c = &m->config;
     const int hd = c->head_dim;
-    size_t off = ((size_t)layer * (size_t)m->ctx + (size_t)pos) * ((size_t)c->n_kv_heads * hd) + (size_t)kvh * hd;
+    size_t off = ((size_t)layer * (size_t)s->ctx + (size_t)pos) * ((size_t)c->n_kv_heads * hd) + (size_t)kvh * hd;
     if (m->kv == KV_F32) return (const float *)s->key_cache + off;
     const uint16_t *kc = (const uint16_t *)s->key_cache + off;
     for (int i = 0; i < hd; i++) tmp[i] = qb_f16_to_f32(kc[i]);
@@ -416,7 +462,7 @@ static inline const float *kv_key(const Model *m, const RunState *s, int layer, 
 static inline const float *kv_value(const Model *m, const RunState *s, int layer, int pos, int kvh, float *tmp) {
     const Config *c = &m->config;
     const int hd = c->head_dim;
-    size_t tok = (size_t)layer * (size_t)m->ctx + (size_t)pos;
+    size_t tok = (size_t)layer * (size_t)s->ctx + (size_t)pos;
     size_t off = tok * ((size_t)c->n_kv_heads * hd) + (size_t)kvh * hd;
     if (m->kv == KV_F32) return (const float *)s->value_cache + off;
     if (m->kv == KV_F16) {
@@ -484,9 +530,10 @@ static void swiglu(float *out, const float *gate_up, int T, int NI) {
     }
 }
 
-/* Causal attention for n new tokens at positions pos0…, reading keys and values from the cache. Each
- * (token, head) pair is computed by one thread in a fixed order: results do not depend on scheduling. */
-static void attention(const Model *m, RunState *s, int layer, int pos0, int n) {
+/* Causal attention for every row of the forward (row t: sequence row_seq[t] at position row_pos[t]),
+ * reading keys and values from that sequence's cache. Each (row, head) pair is computed by one thread in a
+ * fixed order: results depend neither on scheduling nor on the other rows. */
+static void attention(const Model *m, RunState *const *seqs, BatchScratch *a, int layer, int rows) {
     const Config *c = &m->config;
     const int hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads, group = H / KV;
     const int qkv_dim = (H + 2 * KV) * hd;
@@ -494,15 +541,16 @@ static void attention(const Model *m, RunState *s, int layer, int pos0, int n) {
     const int window = c->sliding_window;
 #pragma omp parallel num_threads(m->threads)
     {
-        float *scores = s->att + (size_t)omp_get_thread_num() * ((size_t)m->ctx + 2 * (size_t)hd);
-        float *tmp = scores + m->ctx, *acc = tmp + hd;
+        float *scores = a->att + (size_t)omp_get_thread_num() * ((size_t)a->att_ctx + 2 * (size_t)hd);
+        float *tmp = scores + a->att_ctx, *acc = tmp + hd;
 #pragma omp for schedule(static)
-        for (int64_t th = 0; th < (int64_t)n * H; th++) {
+        for (int64_t th = 0; th < (int64_t)rows * H; th++) {
             int t = (int)(th / H), h = (int)(th % H), kvh = h / group;
-            int pos = pos0 + t;
+            const RunState *s = seqs[a->row_seq[t]];
+            int pos = a->row_pos[t];
             /* transformers' sliding-window mask keeps keys j with pos − j < window */
             int lo = (window > 0 && pos - window + 1 > 0) ? pos - window + 1 : 0;
-            const float *q = s->qkv + (size_t)t * qkv_dim + (size_t)h * hd;
+            const float *q = a->qkv + (size_t)t * qkv_dim + (size_t)h * hd;
             float maxv = -INFINITY;
             for (int j = lo; j <= pos; j++) {
                 const float *k = kv_key(m, s, layer, j, kvh, tmp);
@@ -526,7 +574,7 @@ static void attention(const Model *m, RunState *s, int layer, int pos0, int n) {
 #pragma omp simd
                 for (int i = 0; i < hd; i++) acc[i] += p * v[i];
             }
-            memcpy(s->att_out + (size_t)t * H * hd + (size_t)h * hd, acc, (size_t)hd * sizeof(float));
+            memcpy(a->att_out + (size_t)t * H * hd + (size_t)h * hd, acc, (size_t)hd * sizeof(float));
         }
     }
 }
@@ -534,65 +582,113 @@ static void attention(const Model *m, RunState *s, int layer, int pos0, int n) {
 /* ---------------------------------------------------------------------------------------------------- */
 /* The forward pass */
 
-qb_status model_forward(const Model *m, RunState *s, const int *tokens, int n, float *logits, int all_logits,
-                        float *hidden) {
+/* Checks a forward of P sequences before anything changes: sizes, contexts, token ids, distinct states.
+ * *rows receives the total token count. */
+static qb_status forward_check(const Model *m, RunState *const *seqs, const int *tokens, const int *n_tokens, int P,
+                               int *rows) {
     const Config *c = &m->config;
-    if (n <= 0) return qb_errorf(QB_ERR_INPUT, "forward: no tokens");
-    if (s->pos + n > m->ctx)
-        return qb_errorf(QB_ERR_INPUT, "sequence of %d tokens exceeds the context of %d tokens (--ctx)", s->pos + n,
-                         m->ctx);
-    for (int t = 0; t < n; t++)
+    if (P <= 0) return qb_errorf(QB_ERR_INPUT, "forward: no sequences");
+    int64_t total = 0;
+    for (int p = 0; p < P; p++) {
+        int n = n_tokens ? n_tokens[p] : 1;
+        if (n <= 0) return qb_errorf(QB_ERR_INPUT, "forward: no tokens");
+        if (seqs[p]->pos + (int64_t)n > seqs[p]->ctx)
+            return qb_errorf(QB_ERR_INPUT, "sequence of %lld tokens exceeds the context of %d tokens (--ctx)",
+                             (long long)seqs[p]->pos + n, seqs[p]->ctx);
+        for (int q = 0; q < p; q++)
+            if (seqs[q] == seqs[p]) return qb_errorf(QB_ERR_INPUT, "forward: sequence %d appears twice in a batch", p);
+        total += n;
+        if (total > INT32_MAX) return qb_errorf(QB_ERR_INPUT, "forward: too many tokens");
+    }
+    for (int64_t t = 0; t < total; t++)
         if (tokens[t] < 0 || tokens[t] >= c->vocab)
             return qb_errorf(QB_ERR_INPUT, "token id %d is outside the vocabulary (0..%d)", tokens[t], c->vocab - 1);
-    qb_status st = ensure_cap(s, m, n);
-    if (st) return st;
+    *rows = (int)total;
+    return QB_OK;
+}
+
+/* The forward of P sequences (see model_forward_batch); logits: NULL, or [rows, vocab] when all_logits,
+ * or [P, vocab] (each sequence's last row); hidden: NULL or [(n_layers+1), rows, hidden]. */
+static qb_status forward(const Model *m, RunState *const *seqs, const int *tokens, const int *n_tokens, int P,
+                         BatchScratch *a, float *logits, int all_logits, float *hidden) {
+    const Config *c = &m->config;
+    int n = 0;
+    qb_status st = forward_check(m, seqs, tokens, n_tokens, P, &n);
+    if (st || (st = ensure_cap(a, m, n))) return st;
 
     const int D = c->hidden, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads, NI = c->intermediate;
-    const int qkv_dim = (H + 2 * KV) * hd, half = c->rotary_dim / 2;
-    const int pos0 = s->pos, nt = m->threads;
+    const int qkv_dim = (H + 2 * KV) * hd, half = c->rotary_dim / 2, nt = m->threads;
     const size_t hidden_stride = (size_t)n * D;
 
-    /* embed */
-    for (int t = 0; t < n; t++) codec_decode_row(&m->w.embed, tokens[t], s->x + (size_t)t * D);
-    if (hidden) memcpy(hidden, s->x, hidden_stride * sizeof(float));
-    rope_tables(s->cos, s->sin, c, pos0, n);
+    /* rows: sequence p's tokens, at positions pos … pos+n_p−1; the RoPE tables per sequence (its LongRoPE
+     * factors chosen by its own largest position in this forward) */
+    for (int p = 0, t = 0; p < P; p++) {
+        int np = n_tokens ? n_tokens[p] : 1;
+        rope_tables(a->cos + (size_t)t * half, a->sin + (size_t)t * half, c, seqs[p]->pos, np);
+        for (int i = 0; i < np; i++, t++) {
+            a->row_seq[t] = p;
+            a->row_pos[t] = seqs[p]->pos + i;
+        }
+    }
+    /* embed: x[n, D] */
+    for (int t = 0; t < n; t++) codec_decode_row(&m->w.embed, tokens[t], a->x + (size_t)t * D);
+    if (hidden) memcpy(hidden, a->x, hidden_stride * sizeof(float));
 
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *L = &m->w.layers[l];
         /* attention block */
-        for (int t = 0; t < n; t++) rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, L->ln1, D, c->rms_eps);
-        codec_matmul(s->qkv, &L->qkv, s->xb, n, nt);
+        for (int t = 0; t < n; t++) rmsnorm(a->xb + (size_t)t * D, a->x + (size_t)t * D, L->ln1, D, c->rms_eps);
+        codec_matmul(a->qkv, &L->qkv, a->xb, n, nt); /* [n, (H+2KV)·hd] */
         for (int t = 0; t < n; t++) {
-            float *q = s->qkv + (size_t)t * qkv_dim, *k = q + H * hd, *v = k + KV * hd;
-            const float *ct = s->cos + (size_t)t * half, *st_ = s->sin + (size_t)t * half;
+            float *q = a->qkv + (size_t)t * qkv_dim, *k = q + H * hd, *v = k + KV * hd;
+            const float *ct = a->cos + (size_t)t * half, *st_ = a->sin + (size_t)t * half;
             for (int h = 0; h < H; h++) rope_apply(q + h * hd, ct, st_, c->rotary_dim);
             for (int h = 0; h < KV; h++) rope_apply(k + h * hd, ct, st_, c->rotary_dim);
-            kv_store(m, s, l, pos0 + t, k, v);
+            kv_store(m, seqs[a->row_seq[t]], l, a->row_pos[t], k, v);
         }
-        attention(m, s, l, pos0, n);
-        codec_matmul(s->xb2, &L->o, s->att_out, n, nt);
-        for (size_t i = 0; i < hidden_stride; i++) s->x[i] += s->xb2[i];
+        attention(m, seqs, a, l, n);                     /* att_out[n, H·hd] */
+        codec_matmul(a->xb2, &L->o, a->att_out, n, nt); /* [n, D] */
+        for (size_t i = 0; i < hidden_stride; i++) a->x[i] += a->xb2[i];
         /* MLP block */
-        for (int t = 0; t < n; t++) rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, L->ln2, D, c->rms_eps);
-        codec_matmul(s->hb, &L->gate_up, s->xb, n, nt);
-        swiglu(s->hb2, s->hb, n, NI);
-        codec_matmul(s->xb2, &L->down, s->hb2, n, nt);
-        for (size_t i = 0; i < hidden_stride; i++) s->x[i] += s->xb2[i];
+        for (int t = 0; t < n; t++) rmsnorm(a->xb + (size_t)t * D, a->x + (size_t)t * D, L->ln2, D, c->rms_eps);
+        codec_matmul(a->hb, &L->gate_up, a->xb, n, nt); /* [n, 2·I] */
+        swiglu(a->hb2, a->hb, n, NI);                    /* [n, I] */
+        codec_matmul(a->xb2, &L->down, a->hb2, n, nt);  /* [n, D] */
+        for (size_t i = 0; i < hidden_stride; i++) a->x[i] += a->xb2[i];
         /* transformers' hidden_states[l+1] is the output of layer l, except the last entry (below) */
-        if (hidden && l + 1 < c->n_layers) memcpy(hidden + (size_t)(l + 1) * hidden_stride, s->x, hidden_stride * sizeof(float));
+        if (hidden && l + 1 < c->n_layers) memcpy(hidden + (size_t)(l + 1) * hidden_stride, a->x, hidden_stride * sizeof(float));
     }
 
     /* final norm (transformers records the normed state as the last hidden state) */
-    for (int t = 0; t < n; t++) rmsnorm(s->xb + (size_t)t * D, s->x + (size_t)t * D, m->w.norm, D, c->rms_eps);
-    if (hidden) memcpy(hidden + (size_t)c->n_layers * hidden_stride, s->xb, hidden_stride * sizeof(float));
+    for (int t = 0; t < n; t++) rmsnorm(a->xb + (size_t)t * D, a->x + (size_t)t * D, m->w.norm, D, c->rms_eps);
+    if (hidden) memcpy(hidden + (size_t)c->n_layers * hidden_stride, a->xb, hidden_stride * sizeof(float));
     if (logits) {
-        if (all_logits)
-            codec_matmul(logits, &m->w.lm_head, s->xb, n, nt);
-        else
-            codec_matmul(logits, &m->w.lm_head, s->xb + (size_t)(n - 1) * D, 1, nt);
+        /* lm_head over every row, or over each sequence's last row ([P, D], gathered when rows > P) */
+        const float *head_in = a->xb;
+        if (!all_logits && n > P) {
+            if (P == 1) head_in = a->xb + (size_t)(n - 1) * D;
+            else {
+                for (int p = 0, t = -1; p < P; p++) {
+                    t += n_tokens ? n_tokens[p] : 1;
+                    memcpy(a->xb2 + (size_t)p * D, a->xb + (size_t)t * D, (size_t)D * sizeof(float));
+                }
+                head_in = a->xb2;
+            }
+        }
+        codec_matmul(logits, &m->w.lm_head, head_in, all_logits ? n : P, nt);
     }
-    s->pos += n;
+    for (int p = 0; p < P; p++) seqs[p]->pos += n_tokens ? n_tokens[p] : 1;
     return QB_OK;
+}
+
+qb_status model_forward(const Model *m, RunState *s, const int *tokens, int n, float *logits, int all_logits,
+                        float *hidden) {
+    return forward(m, &s, tokens, &n, 1, &s->act, logits, all_logits, hidden);
+}
+
+qb_status model_forward_batch(const Model *m, RunState *const *seqs, const int *tokens, const int *n_tokens, int P,
+                              float *logits, BatchScratch *scratch) {
+    return forward(m, seqs, tokens, n_tokens, P, scratch, logits, 0, NULL);
 }
 
 int logits_argmax(const float *logits, int n, float *margin) {

@@ -55,10 +55,11 @@ typedef struct {
     char *dir;
 } Model;
 
+/* The activations of one forward pass: `cap` rows, a row being one token of one sequence. A RunState owns
+ * one for its own forwards; sequences decoded together share one (model_forward_batch), so a batch of P
+ * sequences needs P rows, not P copies. */
 typedef struct {
-    int pos;            /* tokens already in the KV cache */
-    int cap;            /* tokens the scratch buffers hold per forward */
-    /* activations, cap rows each */
+    int cap;            /* rows every buffer holds */
     float *x;           /* [cap, hidden] residual stream */
     float *xb;          /* [cap, hidden] normed input */
     float *qkv;         /* [cap, (H+2KV)·hd] */
@@ -67,7 +68,16 @@ typedef struct {
     float *hb;          /* [cap, 2·I] gate_up output */
     float *hb2;         /* [cap, I] silu(gate)·up */
     float *cos, *sin;   /* [cap, rotary_dim/2] */
-    float *att;         /* [threads, ctx] attention scores scratch */
+    int *row_seq;       /* [cap] which sequence of the forward each row belongs to */
+    int *row_pos;       /* [cap] its position in that sequence */
+    float *att;         /* [att_threads, att_ctx + 2·hd] attention scores and head scratch per thread */
+    int att_threads, att_ctx;
+} BatchScratch;
+
+typedef struct {
+    int pos;            /* tokens already in the KV cache */
+    int ctx;            /* tokens the KV cache holds (≤ the model's ctx) */
+    BatchScratch act;   /* this sequence's own activations (model_forward) */
     /* KV cache: per layer [ctx, KV·hd]; element type depends on the kv mode */
     void *key_cache;    /* f32 or f16 */
     void *value_cache;  /* f32, f16, or qins codes (uint8 stored + int8 sign, 2 bytes) */
@@ -85,8 +95,20 @@ qb_status model_load(const char *dir, const ModelOptions *opt, Model *m);
 void model_free(Model *m);
 
 qb_status runstate_build(RunState *s, const Model *m);
+/* A run state whose KV cache holds ctx tokens (1 ≤ ctx ≤ m->ctx): a batch of sequences needs only its
+ * prompts' and steps' length each, not the model's whole context. */
+qb_status runstate_build_ctx(RunState *s, const Model *m, int ctx);
 void runstate_free(RunState *s);
 void runstate_reset(RunState *s);
+/* Exact bytes of the KV cache runstate_build_ctx allocates for ctx tokens under the model's kv mode
+ * (0 when it overflows). */
+uint64_t runstate_kv_bytes(const Config *c, kv_mode kv, int ctx);
+/* Bytes of a BatchScratch of `rows` rows for a model of these shapes run with `threads` threads and a
+ * context of ctx tokens (for memory budgets). */
+uint64_t batch_scratch_bytes(const Config *c, int threads, int ctx, int rows);
+
+qb_status batch_scratch_build(BatchScratch *a, const Model *m, int rows);
+void batch_scratch_free(BatchScratch *a);
 
 /* Runs tokens[0..n) at positions s->pos … s->pos+n−1 as one forward (the LongRoPE factors are chosen by
  * the largest position in it), appends their keys and values to the cache, advances s->pos.
@@ -94,6 +116,15 @@ void runstate_reset(RunState *s);
  * hidden: NULL, or [(n_layers+1), n, hidden] = transformers' output_hidden_states. */
 qb_status model_forward(const Model *m, RunState *s, const int *tokens, int n, float *logits, int all_logits,
                         float *hidden);
+
+/* P sequences in one forward: sequence p (its own RunState, KV cache and position) takes the next n_tokens[p]
+ * ids of `tokens` (n_tokens NULL: one each), and every linear layer is one product over all rows, so the
+ * weights are read once for the batch. RoPE (the LongRoPE factors chosen per sequence, as model_forward
+ * chooses them), the KV store and attention run per sequence. logits: NULL or [P, vocab], each sequence's
+ * last position. The scratch grows to the rows it needs. The seqs must be distinct; on an error no state
+ * has changed. model_forward is this with P = 1 and the state's own scratch. */
+qb_status model_forward_batch(const Model *m, RunState *const *seqs, const int *tokens, const int *n_tokens, int P,
+                              float *logits, BatchScratch *scratch);
 
 /* Greedy decoding: prefill `prompt`, then up to max_new steps. out_tokens[max_new] receives the new ids,
  * margins (may be NULL) the top-1 − top-2 logit at each step. Stops after an eos id unless ignore_eos.

@@ -16,7 +16,7 @@
  * cut and is what the test compares against). */
 #include "tokenizer.h"
 
-#include <cjson/cJSON.h>
+#include "qb_json.h"
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -319,37 +319,21 @@ void tok_free(Tokenizer *t) {
 
 /* Every key of obj must be in the NULL-terminated list; names the first that is not. */
 static qb_status check_keys(const char *path, const char *what, const cJSON *obj, const char *const *known) {
-    for (const cJSON *c = obj->child; c; c = c->next) {
-        int ok = 0;
-        for (int i = 0; known[i]; i++)
-            if (c->string && strcmp(c->string, known[i]) == 0) ok = 1;
-        if (!ok)
-            return qb_errorf(QB_ERR_UNSUPPORTED, "%s: %s: option \"%s\" is not supported", path, what,
-                             c->string ? c->string : "?");
-    }
+    const char *bad = qb_json_unknown_key(obj, known);
+    if (bad) return qb_errorf(QB_ERR_UNSUPPORTED, "%s: %s: option \"%s\" is not supported", path, what, bad);
     return QB_OK;
 }
 
 /* Optional boolean field: absent or null → def. */
 static qb_status get_bool(const char *path, const char *what, const cJSON *obj, const char *key, int def,
                           int *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) {
-        *out = def;
-        return QB_OK;
-    }
-    if (!cJSON_IsBool(v)) return qb_errorf(QB_ERR_INPUT, "%s: %s: \"%s\" is not true/false", path, what, key);
-    *out = cJSON_IsTrue(v);
-    return QB_OK;
+    *out = def;
+    return qb_json_bool(path, what, obj, key, 0, out, NULL);
 }
 
-/* A JSON number that is an integer in [lo, hi]. */
+/* A JSON number that is an integer in [lo, hi]: 0, else -1. */
 static int json_int(const cJSON *v, long long lo, long long hi, long long *out) {
-    if (!cJSON_IsNumber(v)) return -1;
-    double d = v->valuedouble;
-    if (!(d >= (double)lo && d <= (double)hi) || d != (double)(long long)d) return -1;
-    *out = (long long)d;
-    return 0;
+    return qb_json_is_int(v, lo, hi, out) ? 0 : -1;
 }
 
 /* A string field that must be valid UTF-8 (cJSON lets lone surrogates through as bytes). */
@@ -582,18 +566,14 @@ static qb_status load_model(Tokenizer *t, const cJSON *model) {
     return QB_OK;
 }
 
-static qb_status load_added(Tokenizer *t, const cJSON *arr) {
+static _Thread_local uint64_t added_probes;
+uint64_t tok_added_probes(void) { return added_probes; }
+
+/* Reads the added tokens one by one; aslot (amask + 1 slots, all -1) is the hash set of their contents. */
+static qb_status add_each(Tokenizer *t, const cJSON *arr, int32_t *aslot, size_t amask, int *next_id) {
     static const char *const known[] = {"id", "content", "single_word", "lstrip", "rstrip", "normalized", "special",
                                         NULL};
     const char *path = t->path;
-    if (!arr || cJSON_IsNull(arr)) return QB_OK;
-    if (!cJSON_IsArray(arr)) return qb_errorf(QB_ERR_INPUT, "%s: added_tokens is not an array", path);
-    int n = cJSON_GetArraySize(arr);
-    t->added = calloc((size_t)n + 1, sizeof(AddedTok));
-    if (!t->added) return qb_errorf(QB_ERR_NOMEM, "%s: out of memory", path);
-    /* HF gives an added token its vocabulary id when its content is a piece, else the next free id
-     * after the vocabulary; an id that disagrees is a broken file, not something to guess about. */
-    int next_id = t->n_vocab;
     int k = 0;
     qb_status st;
     for (const cJSON *a = arr->child; a; a = a->next, k++) {
@@ -616,9 +596,15 @@ static qb_status load_added(Tokenizer *t, const cJSON *arr) {
             (st = get_bool(path, what, a, "normalized", !at->special, &at->normalized)))
             return st;
         size_t len = strlen(content);
-        for (int j = 0; j < t->n_added; j++)
-            if (t->added[j].len == len && memcmp(t->added[j].content, content, len) == 0)
+        /* a hash set of the contents so far: near-linear for files with many added tokens */
+        size_t slot = hash_bytes(content, len) & amask;
+        for (; aslot[slot] >= 0; slot = (slot + 1) & amask) {
+            added_probes++;
+            const AddedTok *o = &t->added[aslot[slot]];
+            if (o->len == len && memcmp(o->content, content, len) == 0)
                 return qb_errorf(QB_ERR_INPUT, "%s: %s: duplicate added token \"%s\"", path, what, content);
+        }
+        added_probes++;
         int vid = vocab_get(t, content, len);
         if (vid >= 0) {
             if (id != vid)
@@ -628,13 +614,12 @@ static qb_status load_added(Tokenizer *t, const cJSON *arr) {
             if (id < t->n_vocab)
                 return qb_errorf(QB_ERR_INPUT, "%s: %s: id %lld of \"%s\" is already piece \"%s\"", path, what, id,
                                  content, t->piece[id]);
-            for (int j = 0; j < t->n_added; j++)
-                if (t->added[j].id == id)
-                    return qb_errorf(QB_ERR_INPUT, "%s: %s: duplicate id %lld", path, what, id);
-            if (id != next_id)
+            /* ids past the vocabulary are handed out in order, so n_vocab..*next_id-1 are taken */
+            if (id < *next_id) return qb_errorf(QB_ERR_INPUT, "%s: %s: duplicate id %lld", path, what, id);
+            if (id != *next_id)
                 return qb_errorf(QB_ERR_INPUT, "%s: %s: id %lld of \"%s\" is past the vocabulary (next id is %d)",
-                                 path, what, id, content, next_id);
-            next_id++;
+                                 path, what, id, content, *next_id);
+            (*next_id)++;
         }
         at->content = strdup(content);
         if (!at->content) return qb_errorf(QB_ERR_NOMEM, "%s: out of memory", path);
@@ -642,8 +627,30 @@ static qb_status load_added(Tokenizer *t, const cJSON *arr) {
         at->id = (int)id;
         at->pattern = at->content;
         at->plen = len;
-        t->n_added++;
+        aslot[slot] = t->n_added++;
     }
+    return QB_OK;
+}
+
+static qb_status load_added(Tokenizer *t, const cJSON *arr) {
+    const char *path = t->path;
+    if (!arr || cJSON_IsNull(arr)) return QB_OK;
+    if (!cJSON_IsArray(arr)) return qb_errorf(QB_ERR_INPUT, "%s: added_tokens is not an array", path);
+    int n = cJSON_GetArraySize(arr);
+    t->added = calloc((size_t)n + 1, sizeof(AddedTok));
+    if (!t->added) return qb_errorf(QB_ERR_NOMEM, "%s: out of memory", path);
+    /* HF gives an added token its vocabulary id when its content is a piece, else the next free id
+     * after the vocabulary; an id that disagrees is a broken file, not something to guess about. */
+    int next_id = t->n_vocab;
+    size_t acap = 16;
+    while (acap < (size_t)n * 2) acap *= 2;
+    int32_t *aslot = malloc(acap * sizeof *aslot);
+    if (!aslot) return qb_errorf(QB_ERR_NOMEM, "%s: out of memory", path);
+    memset(aslot, 0xFF, acap * sizeof *aslot);
+    const size_t amask = acap - 1;
+    qb_status st = add_each(t, arr, aslot, amask, &next_id);
+    free(aslot);
+    if (st) return st;
     /* grow the id → piece tables to cover the new ids */
     int total = next_id;
     char **p = realloc(t->piece, (size_t)total * sizeof(char *));
@@ -887,6 +894,12 @@ static qb_status load_post_processor(Tokenizer *t, const cJSON *p) {
     return QB_OK;
 }
 
+static int cmp_longest_first(const void *pa, const void *pb) {
+    const AddedTok *a = *(AddedTok *const *)pa, *b = *(AddedTok *const *)pb;
+    if (a->plen != b->plen) return a->plen > b->plen ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
 static void build_match_set(Tokenizer *t, MatchSet *ms, int normalized) {
     for (int i = 0; i < t->n_added; i++) {
         AddedTok *a = &t->added[i];
@@ -894,13 +907,9 @@ static void build_match_set(Tokenizer *t, MatchSet *ms, int normalized) {
         ms->tok[ms->n++] = a;
         ms->first[(unsigned char)a->pattern[0]] = 1;
     }
-    /* longest first (insertion sort: a handful of tokens) */
-    for (int i = 1; i < ms->n; i++)
-        for (int j = i; j > 0 && ms->tok[j]->plen > ms->tok[j - 1]->plen; j--) {
-            AddedTok *x = ms->tok[j];
-            ms->tok[j] = ms->tok[j - 1];
-            ms->tok[j - 1] = x;
-        }
+    /* longest first, ties in file order (qsort with the position as the tie-break: O(n log n) for files
+     * with many added tokens) */
+    qsort(ms->tok, (size_t)ms->n, sizeof *ms->tok, cmp_longest_first);
 }
 
 static qb_status normalize(const Tokenizer *t, const char *s, size_t n, Buf *out);
@@ -964,14 +973,10 @@ qb_status tok_load(const char *path, Tokenizer **out) {
     size_t len;
     qb_status st = qb_read_file(path, &buf, &len, TOK_MAX_JSON_BYTES);
     if (st) return st;
-    cJSON *root = cJSON_ParseWithLength(buf, len);
-    if (!root) {
-        const char *e = cJSON_GetErrorPtr();
-        long off = (e && e >= buf && e <= buf + len) ? (long)(e - buf) : -1;
-        free(buf);
-        return qb_errorf(QB_ERR_INPUT, "%s: not valid JSON (error near byte %ld of %zu; truncated?)", path, off, len);
-    }
+    cJSON *root = NULL;
+    st = qb_json_parse(path, buf, len, &root); /* also refuses a key twice in one object (vocab included) */
     free(buf);
+    if (st) return st;
     Tokenizer *t = calloc(1, sizeof *t);
     if (!t || !(t->path = strdup(path))) {
         free(t);
@@ -998,12 +1003,13 @@ static qb_status read_json_opt(const char *dir, const char *name, char **pathp, 
     size_t len;
     qb_status st = qb_read_file(*pathp, &buf, &len, (size_t)64 << 20);
     if (st) return st;
-    *root = cJSON_ParseWithLength(buf, len);
+    st = qb_json_parse(*pathp, buf, len, root);
     free(buf);
-    if (!*root || !cJSON_IsObject(*root)) {
+    if (st) return st;
+    if (!cJSON_IsObject(*root)) {
         cJSON_Delete(*root);
         *root = NULL;
-        return qb_errorf(QB_ERR_INPUT, "%s: not a valid JSON object", *pathp);
+        return qb_errorf(QB_ERR_INPUT, "%s: not a JSON object", *pathp);
     }
     return QB_OK;
 }

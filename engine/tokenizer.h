@@ -10,6 +10,9 @@ typedef struct Tokenizer Tokenizer;
 
 /* Loads a tokenizer.json. Malformed or unsupported → QB_ERR_INPUT / QB_ERR_UNSUPPORTED, "path: …". */
 qb_status tok_load(const char *path, Tokenizer **out);
+/* Hash-set probes made while reading added tokens in this thread so far (tests bound it: linear in their
+ * number, where the old pairwise check was quadratic). */
+uint64_t tok_added_probes(void);
 /* Loads dir/tokenizer.json and honours dir/tokenizer_config.json (add_bos_token) when present. */
 qb_status tok_load_dir(const char *dir, Tokenizer **out);
 void tok_free(Tokenizer *t);

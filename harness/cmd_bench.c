@@ -20,7 +20,7 @@
 
 static const char *usage =
     "usage: qinsbench bench --model DIR [--codec SPEC[,SPEC…]] [--threads 1,2] [-p 64,512] [-n 32] [-r 3]\n"
-    "                       [--kv MODE] [--format md|csv|json]\n"
+    "                       [--kv MODE] [--batch 1,16] [--format md|csv|json]\n"
     "Prefill (pp<N>: N prompt tokens in one forward) and decode (tg<N>: N single-token steps) speed, as\n"
     "llama-bench measures them, per codec and thread count, with the ratio to the memory-bandwidth bound.\n"
     "Options:\n"
@@ -32,6 +32,9 @@ static const char *usage =
     "  -p, --n-prompt LIST prompt lengths for pp tests (default 512; 0 = none)\n"
     "  -n, --n-gen LIST   token counts for tg tests (default 128; 0 = none)\n"
     "  -r, --repetitions N repeats per test (default 5)\n"
+    "  -b, --batch LIST   parallel sequences for tg tests (default 1): B sequences decode N steps in\n"
+    "                     lockstep, each linear layer one [B × in] product; t/s is the aggregate B·N ÷ time\n"
+    "                     (llama-batched-bench's S_TG), the bound B × the single-sequence bound\n"
     "  --bw-bytes N       buffer size for the bandwidth probe (default 1 GiB)\n"
     "  --format F         md (default), csv or json\n"
     "  --csv FILE         also write the rows as CSV to FILE\n"
@@ -43,7 +46,7 @@ static const char *usage =
 
 typedef struct {
     char codec[96];
-    int n_threads, n_prompt, n_gen;
+    int n_threads, n_prompt, n_gen, n_batch;
     double avg_ts, stddev_ts, min_ts, max_ts;
     double bw_gbs, bytes_per_token, bound_ts, bw_ratio;
     unsigned long long model_size, model_n_params, peak_rss;
@@ -115,28 +118,36 @@ static void bench_ids(int *ids, int n, int vocab) {
     }
 }
 
-/* One test (pp or tg) at one thread count: warm-up, then `reps` timed runs. */
-static qb_status run_test(Model *m, int threads, int n_prompt, int n_gen, int reps, double *ts) {
+/* One test (pp, tg, or tg of `batch` sequences in lockstep) at one thread count: warm-up, then `reps`
+ * timed runs; ts[r] is tokens (of all sequences) per second. */
+static qb_status run_test(Model *m, int threads, int n_prompt, int n_gen, int batch, int reps, double *ts) {
     m->threads = threads;
     openblas_set_num_threads(threads);
-    RunState s;
-    qb_status st = runstate_build(&s, m);
-    if (st) return st;
-    int n = n_prompt > 0 ? n_prompt : n_gen;
+    if (batch < 1 || n_prompt > 0) batch = 1;
+    RunState *s = qb_calloc((size_t)batch, sizeof *s, "run states");
+    RunState **sp = qb_calloc((size_t)batch, sizeof *sp, "run states");
+    BatchScratch a;
+    memset(&a, 0, sizeof a);
+    int built = 0, n = n_prompt > 0 ? n_prompt : n_gen * batch;
     int *ids = qb_malloc((size_t)n * sizeof(int), "ids");
-    float *logits = qb_malloc((size_t)m->config.vocab * sizeof(float), "logits");
-    if (!ids || !logits) {
-        st = QB_ERR_NOMEM;
-        goto done;
+    float *logits = qb_malloc((size_t)batch * (size_t)m->config.vocab * sizeof(float), "logits");
+    qb_status st = !s || !sp || !ids || !logits ? QB_ERR_NOMEM : batch_scratch_build(&a, m, batch);
+    for (; !st && built < batch; built++) {
+        st = runstate_build_ctx(&s[built], m, n_prompt > 0 ? m->ctx : n_gen);
+        sp[built] = &s[built];
     }
+    if (st) goto done;
     bench_ids(ids, n, m->config.vocab);
     for (int r = -1; r < reps && !st; r++) { /* r = −1 is the warm-up */
-        runstate_reset(&s);
+        for (int i = 0; i < batch; i++) runstate_reset(&s[i]);
         double t0 = qb_now();
         if (n_prompt > 0) {
-            st = model_forward(m, &s, ids, n_prompt, logits, 0, NULL);
+            st = model_forward(m, &s[0], ids, n_prompt, logits, 0, NULL);
+        } else if (batch == 1) {
+            for (int i = 0; i < n_gen && !st; i++) st = model_forward(m, &s[0], ids + i, 1, logits, 0, NULL);
         } else {
-            for (int i = 0; i < n_gen && !st; i++) st = model_forward(m, &s, ids + i, 1, logits, 0, NULL);
+            for (int i = 0; i < n_gen && !st; i++)
+                st = model_forward_batch(m, sp, ids + (size_t)i * batch, NULL, batch, logits, &a);
         }
         double dt = qb_now() - t0;
         if (r >= 0) ts[r] = (double)n / dt;
@@ -144,13 +155,16 @@ static qb_status run_test(Model *m, int threads, int n_prompt, int n_gen, int re
 done:
     free(ids);
     free(logits);
-    runstate_free(&s);
+    for (int i = 0; i < built; i++) runstate_free(&s[i]);
+    free(s);
+    free(sp);
+    batch_scratch_free(&a);
     return st;
 }
 
 /* The child: loads the model under one codec and runs every test, writing rows to the pipe. */
 static int child_main(int fd, const char *model_dir, const char *codec, const char *kv, const int *threads, int nt,
-                      const int *pp, int npp, const int *tg, int ntg, int reps, const double *bw) {
+                      const int *pp, int npp, const int *tg, int ntg, const int *nb, int nnb, int reps, const double *bw) {
     Model m;
     ModelOptions mo = {.codec = codec, .kv = kv, .threads = threads[0]};
     BenchRow row;
@@ -171,14 +185,15 @@ static int child_main(int fd, const char *model_dir, const char *codec, const ch
     double per_token = (double)(b->attn + b->mlp + (b->lm_head ? b->lm_head : b->embed) + b->norms);
     double ts[MAX_REPS];
     for (int ti = 0; ti < nt; ti++) {
-        for (int k = 0; k < npp + ntg; k++) {
+        for (int k = 0; k < npp + ntg * nnb; k++) {
             BenchRow r = row;
             r.n_threads = threads[ti];
             r.n_prompt = k < npp ? pp[k] : 0;
-            r.n_gen = k < npp ? 0 : tg[k - npp];
+            r.n_gen = k < npp ? 0 : tg[(k - npp) / nnb];
+            r.n_batch = k < npp ? 1 : nb[(k - npp) % nnb];
             if ((r.n_prompt == 0 && r.n_gen == 0)) continue;
             if (r.n_prompt + r.n_gen > m.ctx) m.ctx = r.n_prompt + r.n_gen;
-            st = run_test(&m, threads[ti], r.n_prompt, r.n_gen, reps, ts);
+            st = run_test(&m, threads[ti], r.n_prompt, r.n_gen, r.n_batch, reps, ts);
             if (st) {
                 snprintf(r.error, sizeof r.error, "%s", qb_last_error());
                 for (char *q = r.error; *q; q++)
@@ -189,7 +204,7 @@ static int child_main(int fd, const char *model_dir, const char *codec, const ch
                 r.bw_gbs = bw[ti];
                 r.bytes_per_token = per_token;
                 if (r.n_gen > 0 && bw[ti] > 0) {
-                    r.bound_ts = bw[ti] * 1e9 / per_token;
+                    r.bound_ts = r.n_batch * bw[ti] * 1e9 / per_token;
                     r.bw_ratio = r.avg_ts / r.bound_ts;
                 }
             }
@@ -203,12 +218,12 @@ static int child_main(int fd, const char *model_dir, const char *codec, const ch
 
 static void print_rows(FILE *out, const BenchRow *rows, int n, const char *format, const char *model) {
     if (!strcmp(format, "csv")) {
-        fprintf(out, "model,codec,model_size,model_n_params,n_threads,n_prompt,n_gen,test,avg_ts,stddev_ts,min_ts,max_ts,"
+        fprintf(out, "model,codec,model_size,model_n_params,n_threads,n_prompt,n_gen,n_batch,test,avg_ts,stddev_ts,min_ts,max_ts,"
                "bw_gbs,bytes_per_token,bound_ts,bw_ratio,peak_rss,error\n");
         for (int i = 0; i < n; i++) {
             const BenchRow *r = &rows[i];
-            fprintf(out, "%s,\"%s\",%llu,%llu,%d,%d,%d,%s%d,%.3f,%.3f,%.3f,%.3f,%.2f,%.0f,%.3f,%.4f,%llu,\"%s\"\n", model, r->codec,
-                   r->model_size, r->model_n_params, r->n_threads, r->n_prompt, r->n_gen, r->n_prompt ? "pp" : "tg",
+            fprintf(out, "%s,\"%s\",%llu,%llu,%d,%d,%d,%d,%s%d,%.3f,%.3f,%.3f,%.3f,%.2f,%.0f,%.3f,%.4f,%llu,\"%s\"\n", model, r->codec,
+                   r->model_size, r->model_n_params, r->n_threads, r->n_prompt, r->n_gen, r->n_batch, r->n_prompt ? "pp" : "tg",
                    r->n_prompt ? r->n_prompt : r->n_gen, r->avg_ts, r->stddev_ts, r->min_ts, r->max_ts, r->bw_gbs,
                    r->bytes_per_token, r->bound_ts, r->bw_ratio, r->peak_rss, r->error);
         }
@@ -219,10 +234,10 @@ static void print_rows(FILE *out, const BenchRow *rows, int n, const char *forma
         for (int i = 0; i < n; i++) {
             const BenchRow *r = &rows[i];
             fprintf(out, "  {\"model\": \"%s\", \"codec\": \"%s\", \"model_size\": %llu, \"model_n_params\": %llu, "
-                   "\"n_threads\": %d, \"n_prompt\": %d, \"n_gen\": %d, \"avg_ts\": %.3f, \"stddev_ts\": %.3f, "
+                   "\"n_threads\": %d, \"n_prompt\": %d, \"n_gen\": %d, \"n_batch\": %d, \"avg_ts\": %.3f, \"stddev_ts\": %.3f, "
                    "\"bw_gbs\": %.2f, \"bytes_per_token\": %.0f, \"bound_ts\": %.3f, \"bw_ratio\": %.4f, "
                    "\"peak_rss\": %llu, \"ok\": %s}%s\n",
-                   model, r->codec, r->model_size, r->model_n_params, r->n_threads, r->n_prompt, r->n_gen, r->avg_ts,
+                   model, r->codec, r->model_size, r->model_n_params, r->n_threads, r->n_prompt, r->n_gen, r->n_batch, r->avg_ts,
                    r->stddev_ts, r->bw_gbs, r->bytes_per_token, r->bound_ts, r->bw_ratio, r->peak_rss,
                    r->ok ? "true" : "false", i + 1 < n ? "," : "");
         }
@@ -238,7 +253,8 @@ static void print_rows(FILE *out, const BenchRow *rows, int n, const char *forma
             continue;
         }
         char test[32];
-        snprintf(test, sizeof test, "%s%d", r->n_prompt ? "pp" : "tg", r->n_prompt ? r->n_prompt : r->n_gen);
+        if (r->n_batch > 1) snprintf(test, sizeof test, "tg%d ×%d", r->n_gen, r->n_batch);
+        else snprintf(test, sizeof test, "%s%d", r->n_prompt ? "pp" : "tg", r->n_prompt ? r->n_prompt : r->n_gen);
         fprintf(out, "| %s | %.2f MiB | %.2f M | %d | %s | %.2f ± %.2f |", r->codec, r->model_size / 1048576.0,
                r->model_n_params / 1e6, r->n_threads, test, r->avg_ts, r->stddev_ts);
         if (r->n_gen)
@@ -277,7 +293,7 @@ int cmd_bench(int argc, char **argv) {
     engine_args_init(&ea);
     const char *codec_list = "fp32", *format = "md", *csv_path = NULL;
     int threads[MAX_LIST] = {opts_default_threads()}, nt = 1;
-    int pp[MAX_LIST] = {512}, npp = 1, tg[MAX_LIST] = {128}, ntg = 1;
+    int pp[MAX_LIST] = {512}, npp = 1, tg[MAX_LIST] = {128}, ntg = 1, nb[MAX_LIST] = {1}, nnb = 1;
     long long reps = 5, bw_bytes = 1LL << 30;
     static const struct option longopts[] = {{"model", required_argument, 0, 'm'},
                                              {"codec", required_argument, 0, 'c'},
@@ -286,6 +302,7 @@ int cmd_bench(int argc, char **argv) {
                                              {"n-prompt", required_argument, 0, 'p'},
                                              {"n-gen", required_argument, 0, 'n'},
                                              {"repetitions", required_argument, 0, 'r'},
+                                             {"batch", required_argument, 0, 'b'},
                                              {"bw-bytes", required_argument, 0, 'B'},
                                              {"format", required_argument, 0, 'f'},
                                              {"csv", required_argument, 0, 'C'},
@@ -293,7 +310,7 @@ int cmd_bench(int argc, char **argv) {
                                              {0, 0, 0, 0}};
     opts_reset();
     int opt;
-    while ((opt = getopt_long(argc, argv, "t:p:n:r:", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "t:p:n:r:b:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'm': ea.model = optarg; break;
         case 'c': codec_list = optarg; break;
@@ -306,6 +323,9 @@ int cmd_bench(int argc, char **argv) {
             break;
         case 'n':
             if ((ntg = parse_list(argv[0], "--n-gen", optarg, 0, 1 << 20, tg)) < 0) return 2;
+            break;
+        case 'b':
+            if ((nnb = parse_list(argv[0], "--batch", optarg, 1, 4096, nb)) < 0) return 2;
             break;
         case 'r':
             if (opts_int(argv[0], "--repetitions", optarg, 1, MAX_REPS, &reps)) return 2;
@@ -347,7 +367,7 @@ int cmd_bench(int argc, char **argv) {
     if (measure_bw(threads, nt, (size_t)bw_bytes, bw)) fprintf(stderr, "bench: bandwidth probe failed\n");
     for (int i = 0; i < nt; i++)
         fprintf(stderr, "bench: read bandwidth with %d thread%s: %.1f GB/s\n", threads[i], threads[i] > 1 ? "s" : "", bw[i]);
-    int max_rows = nc * nt * (npp + ntg);
+    int max_rows = nc * nt * (npp + ntg * nnb);
     BenchRow *rows = calloc((size_t)max_rows, sizeof *rows);
     if (!rows) return opts_fail(argv[0], usage, "out of memory");
     int n_rows = 0, failed = 0;
@@ -369,7 +389,7 @@ int cmd_bench(int argc, char **argv) {
         }
         if (pid == 0) {
             close(fds[0]);
-            _exit(child_main(fds[1], ea.model, specs[c], ea.mo.kv, threads, nt, pp, npp, tg, ntg, (int)reps, bw));
+            _exit(child_main(fds[1], ea.model, specs[c], ea.mo.kv, threads, nt, pp, npp, tg, ntg, nb, nnb, (int)reps, bw));
         }
         close(fds[1]);
         BenchRow r;

@@ -70,16 +70,18 @@ int cmd_info(int argc, char **argv) {
     uint64_t params = b->n_params_attn + b->n_params_mlp + b->n_params_lm_head + b->n_params_embed + b->n_params_norms;
     uint64_t bytes = b->attn + b->mlp + b->lm_head + b->embed + b->norms;
     printf("codec      %s\n", spec);
-    printf("weights    %llu params, %llu bytes at rest\n", (unsigned long long)params, (unsigned long long)bytes);
+    printf("weights    %llu params, %llu bytes at rest (%.2f MiB)\n", (unsigned long long)params, (unsigned long long)bytes,
+           (double)bytes / 1048576.0);
     row("attn", b->attn, b->n_params_attn);
     row("mlp", b->mlp, b->n_params_mlp);
     row("lm_head", b->lm_head, b->n_params_lm_head);
     row("embed", b->embed, b->n_params_embed);
     row("norms", b->norms, b->n_params_norms);
     row("total", bytes, params);
-    printf("kv cache   %s, %d tokens: %llu bytes\n", kv_mode_name(m.kv), m.ctx, (unsigned long long)s.kv_bytes);
+    printf("kv cache   %s, %d tokens: %llu bytes (%.2f MiB)\n", kv_mode_name(m.kv), m.ctx, (unsigned long long)s.kv_bytes,
+           (double)s.kv_bytes / 1048576.0);
     printf("load time  %.2f s (%d threads)\n", t_load, m.threads);
-    printf("peak RSS   %llu bytes (%.1f MB)\n", (unsigned long long)qb_peak_rss(), (double)qb_peak_rss() / 1e6);
+    printf("peak RSS   %llu bytes (%.1f MiB)\n", (unsigned long long)qb_peak_rss(), (double)qb_peak_rss() / 1048576.0);
     runstate_free(&s);
     model_free(&m);
     return 0;

@@ -33,7 +33,10 @@ static const char RUN_USAGE[] =
     "  --threads N     threads per cell (default: the config's `threads`, else all cores)\n"
     "  --only SEL      only cells matching model=…, codec=… and/or kv=… (comma-separated)\n"
     "  --shard K/N     only cells with cell_index % N == K (0 <= K < N); `auto` reads\n"
-    "                  SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT\n";
+    "                  SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT\n"
+    "  --batch N|auto  greedy prompts decoded together (default auto: as many as fit --mem-budget, at most\n"
+    "                  32 and the prompt count); the reference's batch is recorded and every cell uses it\n"
+    "  --mem-budget B  bytes for the batch's KV caches and activations (default MemAvailable minus the weights)\n";
 
 typedef struct {
     int model, codec, kv, index;
@@ -107,6 +110,16 @@ static qb_status child_cell(void *arg, SummaryRow *row) {
     return run_cell(a->w, a->codec, a->kv, a->ref_h5, a->ref_logits, a->cell_h5, row);
 }
 
+typedef struct {
+    const Workload *w;
+    int n_cells;
+} EstArgs;
+
+static qb_status child_estimate(void *arg, SummaryRow *row) {
+    EstArgs *a = arg;
+    return work_estimate(a->w, a->n_cells, &row->seconds);
+}
+
 static int parse_only(const char *s, char **model, char **codec, char **kv) {
     char *dup = strdup(s), *save = NULL;
     if (!dup) return -1;
@@ -160,8 +173,10 @@ int cmd_run(int argc, char **argv) {
     static const struct option longopts[] = {{"out", required_argument, 0, 'o'},   {"fresh", no_argument, 0, 'f'},
                                              {"threads", required_argument, 0, 't'}, {"only", required_argument, 0, 'O'},
                                              {"shard", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'},
+                                             {"batch", required_argument, 0, 'b'}, {"mem-budget", required_argument, 0, 'M'},
                                              {0, 0, 0, 0}};
-    const char *out_arg = NULL, *only = NULL, *shard = NULL;
+    const char *out_arg = NULL, *only = NULL, *shard = NULL, *batch = "auto";
+    long long mem_budget = 0;
     int fresh = 0;
     long long threads = -1;
     opts_reset();
@@ -175,6 +190,10 @@ int cmd_run(int argc, char **argv) {
             break;
         case 'O': only = optarg; break;
         case 's': shard = optarg; break;
+        case 'b': batch = optarg; break;
+        case 'M':
+            if (opts_int("run", "--mem-budget", optarg, 1, INT64_MAX, &mem_budget)) return 2;
+            break;
         case 'h': fputs(RUN_USAGE, stdout); return 0;
         default: return opts_bad(RUN_USAGE);
         }
@@ -333,6 +352,12 @@ int cmd_run(int argc, char **argv) {
             goto done;
         }
         work_ok[mi] = 1;
+        if ((st = work_batch(&works[mi], batch, (uint64_t)mem_budget, NULL))) {
+            rc = opts_lib_error("run", st);
+            goto done;
+        }
+        if (works[mi].n_prompts)
+            fprintf(stderr, "qinsbench run: %s: greedy prompts decoded %d at a time\n", cfg.models[mi].label, works[mi].batch);
     }
     int tty = isatty(2), total = 0, done_n = 0;
     for (int i = 0; i < n_sel; i++) {
@@ -340,6 +365,15 @@ int cmd_run(int argc, char **argv) {
         for (size_t r = 0; r < n_rows; r++) have |= rows[r].cell_index == cells[i].index;
         if (have) cells[i].index = -1 - cells[i].index; /* done already */
         else total++;
+    }
+    for (int mi = 0; mi < cfg.n_models; mi++) { /* a short probe per model: how long this run will take */
+        EstArgs ea = {&works[mi], 0};
+        for (int i = 0; i < n_sel; i++) ea.n_cells += cells[i].index >= 0 && cells[i].model == mi;
+        struct rusage ru;
+        shared->seconds = NAN;
+        if (ea.n_cells && run_child(child_estimate, &ea, shared, &ru) == 0 && !isnan(shared->seconds))
+            fprintf(stderr, "qinsbench run: %s: %d cell(s), estimated %.0f s (%.1f h) from a short probe\n",
+                    cfg.models[mi].label, ea.n_cells, shared->seconds, shared->seconds / 3600);
     }
     double t0 = qb_now();
     for (int i = 0; i < n_sel; i++) {

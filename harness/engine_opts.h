@@ -19,8 +19,8 @@ enum { EO_MODEL = 0x1000, EO_CODEC, EO_KV, EO_THREADS, EO_CTX, EO_ROPE };
 
 #define ENGINE_USAGE                                                                                          \
     "  --model DIR        Hugging Face checkpoint directory (config.json + safetensors)\n"                  \
-    "  --codec SPEC       weight codec, e.g. fp32 (default), bf16, qins, qins:scale=tensor,apply=attn+mlp,\n" \
-    "                     qins8, qins-compute, int8, q8_0, q4_0\n"                                          \
+    "  --codec SPEC       weight codec: NAME[:OPTION=VALUE,...], default fp32; e.g. qins:scale=tensor,apply=attn+mlp\n" \
+    "                     (`qinsbench codec --help` lists the codecs and their options)\n"                  \
     "  --kv MODE          KV cache: f32 (default), f16, qins-v\n"                                           \
     "  --threads N        threads (default: all cores)\n"                                                   \
     "  --ctx N            KV cache length in tokens (default: min(max_position_embeddings, 4096))\n"        \

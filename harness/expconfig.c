@@ -2,7 +2,9 @@
  * and the key path; nothing is guessed. */
 #include "expconfig.h"
 
-#include <cjson/cJSON.h>
+#include "h5_results.h"
+#include "qb_json.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -18,33 +20,21 @@ static char *xstrdup(const char *s) {
     return p;
 }
 
-/* Rejects keys of obj not in `allowed` (NULL-terminated). */
 static qb_status check_keys(const char *path, const char *where, const cJSON *obj, const char *const *allowed) {
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            if (it->string && !strcmp(it->string, *a)) ok = 1;
-        if (!ok)
-            return qb_errorf(QB_ERR_INPUT, "%s: %s%s%s: unknown key", path, where, *where ? "." : "",
-                             it->string ? it->string : "?");
-    }
-    return QB_OK;
+    return qb_json_check_keys(path, where, obj, allowed);
 }
 
 static qb_status get_string(const char *path, const char *key, const cJSON *v, char **out) {
-    if (!cJSON_IsString(v) || !v->valuestring) return qb_errorf(QB_ERR_INPUT, "%s: %s: expected a string", path, key);
-    *out = xstrdup(v->valuestring);
+    const char *s;
+    qb_status st = qb_json_as_str(path, key, v, &s);
+    if (st) return st;
+    *out = xstrdup(s);
     return *out ? QB_OK : QB_ERR_NOMEM;
 }
 
 static qb_status get_int(const char *path, const char *key, const cJSON *v, long long lo, long long hi,
                          long long *out) {
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble)
-        return qb_errorf(QB_ERR_INPUT, "%s: %s: expected an integer", path, key);
-    long long x = (long long)v->valuedouble;
-    if (x < lo || x > hi) return qb_errorf(QB_ERR_INPUT, "%s: %s: %lld is out of range (%lld..%lld)", path, key, x, lo, hi);
-    *out = x;
-    return QB_OK;
+    return qb_json_as_int(path, key, v, lo, hi, out);
 }
 
 static qb_status get_string_list(const char *path, const char *key, const cJSON *v, char ***out, int *n) {
@@ -258,6 +248,86 @@ static qb_status parse_speed(const char *path, const cJSON *p, ExpConfig *c) {
     return QB_OK;
 }
 
+/* ---- names that must be distinct ---- */
+
+typedef struct {
+    const char *s;
+    int i;
+} Named;
+
+static int cmp_named(const void *pa, const void *pb) {
+    const Named *a = pa, *b = pb;
+    int r = strcmp(a->s, b->s);
+    return r ? r : (a->i > b->i) - (a->i < b->i);
+}
+
+/* A repeated entry of a list (sorted neighbours: O(n log n)): "file: key[j]: 'x' repeats key[i]". */
+static qb_status check_repeats(const char *path, const char *key, char *const *items, size_t stride, int n) {
+    Named *a = qb_calloc((size_t)n, sizeof *a, "config names");
+    if (!a) return QB_ERR_NOMEM;
+    for (int i = 0; i < n; i++) a[i] = (Named){*(char *const *)((const char *)items + (size_t)i * stride), i};
+    qsort(a, (size_t)n, sizeof *a, cmp_named);
+    qb_status st = QB_OK;
+    for (int i = 1; i < n && !st; i++)
+        if (!strcmp(a[i].s, a[i - 1].s))
+            st = qb_errorf(QB_ERR_INPUT, "%s: %s[%d]: '%s' repeats %s[%d]", path, key, a[i].i, a[i].s, key, a[i - 1].i);
+    free(a);
+    return st;
+}
+
+#define MAX_CELLS (1 << 20)
+#define CELL_NAME 400
+
+/* Each model × codec × kv cell is stored under h5r_cell_name(), which maps characters outside
+ * [A-Za-z0-9_+=-] to '_': labels "m:1" and "m_1" would share one group and one model's arrays would be
+ * lost. Every cell name is computed and sorted; a collision names both entries. */
+static qb_status check_cell_names(const char *path, const ExpConfig *c) {
+    size_t n = (size_t)c->n_models * (size_t)c->n_codecs * (size_t)c->n_kv;
+    if (n > MAX_CELLS) return qb_errorf(QB_ERR_INPUT, "%s: %zu cells (models × codecs × kv); at most %d", path, n, MAX_CELLS);
+    char *names = qb_malloc(n * CELL_NAME, "cell names");
+    Named *a = qb_calloc(n, sizeof *a, "cell names");
+    if (!names || !a) {
+        free(names);
+        free(a);
+        return QB_ERR_NOMEM;
+    }
+    size_t k = 0;
+    for (int m = 0; m < c->n_models; m++)
+        for (int q = 0; q < c->n_codecs; q++)
+            for (int v = 0; v < c->n_kv; v++, k++) {
+                h5r_cell_name(c->models[m].label, c->codecs[q], c->kv[v], names + k * CELL_NAME, CELL_NAME);
+                a[k] = (Named){names + k * CELL_NAME, (int)k};
+            }
+    qsort(a, n, sizeof *a, cmp_named);
+    qb_status st = QB_OK;
+    for (size_t i = 1; i < n && !st; i++) {
+        if (strcmp(a[i].s, a[i - 1].s)) continue;
+        int x = a[i - 1].i, y = a[i].i, per_model = c->n_codecs * c->n_kv;
+        int mx = x / per_model, my = y / per_model, qx = x / c->n_kv % c->n_codecs, qy = y / c->n_kv % c->n_codecs;
+        if (mx != my)
+            st = qb_errorf(QB_ERR_INPUT, "%s: models[%d].label '%s' and models[%d].label '%s' map to the same results "
+                           "group '%s': rename one", path, mx, c->models[mx].label, my, c->models[my].label, a[i].s);
+        else if (qx != qy)
+            st = qb_errorf(QB_ERR_INPUT, "%s: codecs[%d] '%s' and codecs[%d] '%s' map to the same results group '%s'",
+                           path, qx, c->codecs[qx], qy, c->codecs[qy], a[i].s);
+        else
+            st = qb_errorf(QB_ERR_INPUT, "%s: kv[%d] '%s' and kv[%d] '%s' map to the same results group '%s'", path,
+                           x % c->n_kv, c->kv[x % c->n_kv], y % c->n_kv, c->kv[y % c->n_kv], a[i].s);
+    }
+    free(names);
+    free(a);
+    return st;
+}
+
+static qb_status check_names(const char *path, const ExpConfig *c) {
+    qb_status st;
+    if ((st = check_repeats(path, "models", &c->models[0].label, sizeof *c->models, c->n_models)) ||
+        (st = check_repeats(path, "codecs", c->codecs, sizeof *c->codecs, c->n_codecs)) ||
+        (st = check_repeats(path, "kv", c->kv, sizeof *c->kv, c->n_kv)))
+        return st;
+    return check_cell_names(path, c);
+}
+
 static qb_status parse_root(const char *path, const cJSON *root, ExpConfig *c) {
     static const char *const keys[] = {"name", "description", "models", "reference", "codecs", "kv", "greedy",
                                        "perplexity", "speed", "threads", "seed", "ctx", "bootstrap", NULL};
@@ -286,9 +356,6 @@ static qb_status parse_root(const char *path, const cJSON *root, ExpConfig *c) {
         if ((st = get_string(path, k2, cJSON_GetObjectItemCaseSensitive(it, "label"), &c->models[i].label))) return st;
         if (!c->models[i].label[0] || strlen(c->models[i].label) >= 64 || strpbrk(c->models[i].label, "/."))
             return qb_errorf(QB_ERR_INPUT, "%s: %s: must be 1-63 characters without '/' or '.'", path, k2);
-        for (int j = 0; j < i; j++)
-            if (!strcmp(c->models[j].label, c->models[i].label))
-                return qb_errorf(QB_ERR_INPUT, "%s: %s: duplicate label '%s'", path, k2, c->models[i].label);
         snprintf(k2, sizeof k2, "%s.path", k);
         if ((st = get_string(path, k2, cJSON_GetObjectItemCaseSensitive(it, "path"), &c->models[i].path))) return st;
     }
@@ -308,6 +375,7 @@ static qb_status parse_root(const char *path, const cJSON *root, ExpConfig *c) {
         if (!(c->kv = qb_calloc(1, sizeof *c->kv, "kv")) || !(c->kv[0] = xstrdup("f32"))) return QB_ERR_NOMEM;
         c->n_kv = 1;
     }
+    if ((st = check_names(path, c))) return st;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "greedy")) && (st = parse_greedy(path, v, c))) return st;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "perplexity")) && (st = parse_ppl(path, v, c))) return st;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "speed")) && (st = parse_speed(path, v, c))) return st;
@@ -337,14 +405,13 @@ static qb_status parse_root(const char *path, const cJSON *root, ExpConfig *c) {
 qb_status exp_config_parse(const char *path, const char *text, ExpConfig *c) {
     memset(c, 0, sizeof *c);
     if (!(c->text = xstrdup(text))) return QB_ERR_NOMEM;
-    cJSON *root = cJSON_Parse(text);
-    if (!root) {
-        const char *e = cJSON_GetErrorPtr();
-        long off = e && e >= text ? (long)(e - text) : -1;
+    cJSON *root = NULL;
+    qb_status st = qb_json_parse(path, text, strlen(text), &root);
+    if (st) {
         exp_config_free(c);
-        return qb_errorf(QB_ERR_INPUT, "%s: invalid JSON near byte %ld", path, off);
+        return st;
     }
-    qb_status st = parse_root(path, root, c);
+    st = parse_root(path, root, c);
     cJSON_Delete(root);
     if (st) {
         char msg[1024];

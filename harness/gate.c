@@ -5,7 +5,7 @@
  * thresholds is a failure, not a skip. */
 #include "gate.h"
 
-#include <cjson/cJSON.h>
+#include "qb_json.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,50 +15,67 @@
 
 /* ---- thresholds file ---- */
 
-static qb_status num_key(const cJSON *o, const char *key, const char *where, double *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+/* An optional finite number (absent → NaN: "no threshold"). */
+static qb_status num_key(const char *file, const cJSON *o, const char *key, const char *where, double *out) {
     *out = NAN;
-    if (!v) return QB_OK;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return qb_errorf(QB_ERR_INPUT, "%s.%s: expected a number", where, key);
-    *out = v->valuedouble;
+    return qb_json_num(file, where, o, key, 0, -HUGE_VAL, HUGE_VAL, out, NULL);
+}
+
+static qb_status str_key(const char *file, const cJSON *o, const char *key, const char *where, const char *dflt,
+                         char **out) {
+    const char *s = dflt;
+    int present = 0;
+    char p[256];
+    qb_status st = qb_json_str(file, where, o, key, dflt == NULL, &s, &present);
+    if (st) return st;
+    if (present && !s[0]) return qb_errorf(QB_ERR_INPUT, "%s: %s: expected a non-empty string", file,
+                                           qb_json_path(p, sizeof p, where, key));
+    *out = strdup(s);
+    return *out ? QB_OK : qb_errorf(QB_ERR_NOMEM, "%s: out of memory", file);
+}
+
+static qb_status parse_cell(const char *file, const cJSON *o, const char *where, GateCell *c) {
+    static const char *const known[] = {"model", "codec", "kv", "exact", "min_match_rate", "min_tf_agreement",
+                                        "max_kl_mean", "max_delta_ppl", "_comment", "_measured", NULL};
+    if (!cJSON_IsObject(o)) return qb_errorf(QB_ERR_INPUT, "%s: %s: expected an object", file, where);
+    qb_status st = qb_json_check_keys(file, where, o, known);
+    if (st) return st;
+    if ((st = str_key(file, o, "model", where, NULL, &c->model)) ||
+        (st = str_key(file, o, "codec", where, NULL, &c->codec)) ||
+        (st = str_key(file, o, "kv", where, "f32", &c->kv)))
+        return st;
+    c->exact = 0;
+    if ((st = qb_json_bool(file, where, o, "exact", 0, &c->exact, NULL))) return st;
+    if ((st = num_key(file, o, "min_match_rate", where, &c->min_match_rate)) ||
+        (st = num_key(file, o, "min_tf_agreement", where, &c->min_tf_agreement)) ||
+        (st = num_key(file, o, "max_kl_mean", where, &c->max_kl_mean)) ||
+        (st = num_key(file, o, "max_delta_ppl", where, &c->max_delta_ppl)))
+        return st;
     return QB_OK;
 }
 
-static qb_status str_key(const cJSON *o, const char *key, const char *where, const char *dflt, char **out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!v && dflt) {
-        *out = strdup(dflt);
-        return QB_OK;
-    }
-    if (!cJSON_IsString(v) || !v->valuestring[0])
-        return qb_errorf(QB_ERR_INPUT, "%s.%s: expected a non-empty string", where, key);
-    *out = strdup(v->valuestring);
-    return QB_OK;
+static int cmp_cell(const void *pa, const void *pb) {
+    const GateCell *a = *(const GateCell *const *)pa, *b = *(const GateCell *const *)pb;
+    int r = strcmp(a->model, b->model);
+    if (!r) r = strcmp(a->codec, b->codec);
+    if (!r) r = strcmp(a->kv, b->kv);
+    return r ? r : (a > b) - (a < b); /* ties in file order, so the message names the later one */
 }
 
-static qb_status parse_cell(const cJSON *o, const char *where, GateCell *c) {
-    static const char *known[] = {"model", "codec", "kv", "exact", "min_match_rate", "min_tf_agreement",
-                                  "max_kl_mean", "max_delta_ppl", "_comment", "_measured", NULL};
-    if (!cJSON_IsObject(o)) return qb_errorf(QB_ERR_INPUT, "%s: expected an object", where);
-    for (const cJSON *k = o->child; k; k = k->next) {
-        int ok = 0;
-        for (int i = 0; known[i]; i++) ok |= !strcmp(k->string, known[i]);
-        if (!ok) return qb_errorf(QB_ERR_INPUT, "%s.%s: unknown key", where, k->string);
-    }
-    qb_status st;
-    if ((st = str_key(o, "model", where, NULL, &c->model)) || (st = str_key(o, "codec", where, NULL, &c->codec)) ||
-        (st = str_key(o, "kv", where, "f32", &c->kv)))
-        return st;
-    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(o, "exact");
-    if (ex && !cJSON_IsBool(ex)) return qb_errorf(QB_ERR_INPUT, "%s.exact: expected true or false", where);
-    c->exact = ex && cJSON_IsTrue(ex);
-    if ((st = num_key(o, "min_match_rate", where, &c->min_match_rate)) ||
-        (st = num_key(o, "min_tf_agreement", where, &c->min_tf_agreement)) ||
-        (st = num_key(o, "max_kl_mean", where, &c->max_kl_mean)) ||
-        (st = num_key(o, "max_delta_ppl", where, &c->max_delta_ppl)))
-        return st;
-    return QB_OK;
+/* A cell listed twice: sorted neighbours compared (O(n log n), the file may hold many cells). */
+static qb_status check_repeats(const char *path, const GateSpec *g) {
+    const GateCell **s = malloc((size_t)g->n * sizeof *s);
+    if (!s) return qb_errorf(QB_ERR_NOMEM, "%s: out of memory", path);
+    for (int i = 0; i < g->n; i++) s[i] = &g->cells[i];
+    qsort(s, (size_t)g->n, sizeof *s, cmp_cell);
+    qb_status st = QB_OK;
+    for (int i = 1; i < g->n && !st; i++)
+        if (!strcmp(s[i]->model, s[i - 1]->model) && !strcmp(s[i]->codec, s[i - 1]->codec) &&
+            !strcmp(s[i]->kv, s[i - 1]->kv))
+            st = qb_errorf(QB_ERR_INPUT, "%s: cells[%d]: %s / %s / %s listed twice (first as cells[%d])", path,
+                           (int)(s[i] - g->cells), s[i]->model, s[i]->codec, s[i]->kv, (int)(s[i - 1] - g->cells));
+    free(s);
+    return st;
 }
 
 qb_status gate_load(const char *path, GateSpec *g) {
@@ -67,9 +84,14 @@ qb_status gate_load(const char *path, GateSpec *g) {
     size_t len;
     qb_status st = qb_read_file(path, &text, &len, 16u << 20);
     if (st) return st;
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    cJSON *root = NULL;
+    st = qb_json_parse(path, text, len, &root);
     free(text);
-    if (!root) return qb_errorf(QB_ERR_INPUT, "%s: not valid JSON", path);
+    if (st) return st;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return qb_errorf(QB_ERR_INPUT, "%s: expected a JSON object", path);
+    }
     const cJSON *cells = cJSON_GetObjectItemCaseSensitive(root, "cells");
     for (const cJSON *k = root->child; k && !st; k = k->next)
         if (strcmp(k->string, "cells") && k->string[0] != '_')
@@ -82,17 +104,12 @@ qb_status gate_load(const char *path, GateSpec *g) {
         if (!g->cells) st = qb_errorf(QB_ERR_NOMEM, "%s: out of memory", path);
         int i = 0;
         for (const cJSON *c = cells ? cells->child : NULL; c && !st; c = c->next, i++) {
-            char where[600];
-            snprintf(where, sizeof where, "%s: cells[%d]", path, i);
+            char where[32];
+            snprintf(where, sizeof where, "cells[%d]", i);
             g->n = i + 1;
-            st = parse_cell(c, where, &g->cells[i]);
+            st = parse_cell(path, c, where, &g->cells[i]);
         }
-        for (int a = 0; a < g->n && !st; a++)
-            for (int b = 0; b < a && !st; b++)
-                if (!strcmp(g->cells[a].model, g->cells[b].model) && !strcmp(g->cells[a].codec, g->cells[b].codec) &&
-                    !strcmp(g->cells[a].kv, g->cells[b].kv))
-                    st = qb_errorf(QB_ERR_INPUT, "%s: cells[%d]: %s / %s / %s listed twice", path, a,
-                                   g->cells[a].model, g->cells[a].codec, g->cells[a].kv);
+        if (!st) st = check_repeats(path, g);
     }
     cJSON_Delete(root);
     if (st) gate_free(g);
@@ -111,31 +128,19 @@ void gate_free(GateSpec *g) {
 
 /* ---- bits per weight from the definitions ---- */
 
-/* What each codec stores, as documented (codec.h, docs): bits per weight code, f32 scale per row or not,
- * block size the row is padded to, and the bytes of a block for block codecs. Written out here on purpose
- * rather than read from codec_table: the gate checks the storage code against the definition. */
+/* What each codec stores, from its row of the codec table: bits per weight code, f32 scale per row or
+ * not, block size the row is padded to. The gate checks the bytes a loaded model reports against these. */
 typedef struct {
-    const char *name;
     double bits;     /* per weight, block codecs: 8 · block_bytes / block */
     int row_scale;   /* 1: + 32 bits per row */
     int block;       /* weights per block (rows padded to a whole block) */
 } CodecDef;
 
-static const CodecDef defs[] = {
-    {"fp32", 32, 0, 1},  {"bf16", 16, 0, 1},          {"f16", 16, 0, 1},
-    {"qins", 16, 1, 1},  /* uint8 stored + int8 sign per weight, f32 scale per row */
-    {"qins8", 8, 1, 1},  /* sign bit + 7-bit code, f32 scale per row */
-    {"qins-compute", 16, 1, 1}, /* stored as qins */
-    {"int8", 8, 1, 1},   /* int8 code, f32 d per row */
-    {"q8_0", 8.0 * 34 / 32, 0, 32}, /* ggml block_q8_0: f16 d + 32 × i8 */
-    {"q4_0", 8.0 * 18 / 32, 0, 32}, /* ggml block_q4_0: f16 d + 16 bytes of nibbles */
-};
-
-static const CodecDef *def_for(codec_id id) {
-    const char *name = codec_name(id);
-    for (size_t i = 0; i < sizeof defs / sizeof *defs; i++)
-        if (!strcmp(defs[i].name, name)) return &defs[i];
-    return NULL;
+static const CodecDef *def_for(codec_id id, CodecDef *d) {
+    if ((unsigned)id >= CODEC_COUNT) return NULL;
+    const codec_traits *tr = &codec_table[id];
+    *d = (CodecDef){8.0 * (double)tr->block_bytes / tr->block_size, tr->has_row_scale, tr->block_size};
+    return d;
 }
 
 /* Bits of one [rows, cols] tensor under a definition. */
@@ -148,8 +153,9 @@ qb_status gate_expected_bits_linear(const char *model_dir, const char *codec_spe
     CodecSpec spec;
     qb_status st = codec_spec_parse(codec_spec, &spec);
     if (st) return st;
-    const CodecDef *da = def_for(codec_for_group(&spec, CODEC_GROUP_ATTN));
-    const CodecDef *dm = def_for(codec_for_group(&spec, CODEC_GROUP_MLP));
+    CodecDef bufa, bufm;
+    const CodecDef *da = def_for(codec_for_group(&spec, CODEC_GROUP_ATTN), &bufa);
+    const CodecDef *dm = def_for(codec_for_group(&spec, CODEC_GROUP_MLP), &bufm);
     if (!da || !dm) return qb_errorf(QB_ERR_UNSUPPORTED, "%s: the gate has no definition of this codec", codec_spec);
     Config c;
     if ((st = config_load(model_dir, &c))) return st;
@@ -209,16 +215,23 @@ static void check_cell(const RdFile *f, const GateCell *c, Log *l) {
         fail_line(l, "status", r->status);
         return;
     }
+    /* On a random-id corpus a trained model's perplexity measures nothing (a codec's noise "improves" it), so
+     * the run does not compute it; KL and same-top are the perplexity workload's numbers there. */
+    int random_ids = !strcmp(r->ppl_kind, "random_ids");
     if (c->exact) {
         check(l, "match_rate", r->match_rate, "==", 1.0, FMT_RATE);
         check(l, "tf_agreement", r->tf_agreement, "==", 1.0, FMT_RATE);
         check(l, "kl_mean", r->kl_mean, "==", 0.0, FMT_G3);
-        check(l, "delta_ppl", r->delta_ppl, "==", 0.0, FMT_G3);
+        if (random_ids) check(l, "same_top", r->same_top, "==", 1.0, FMT_RATE);
+        else check(l, "delta_ppl", r->delta_ppl, "==", 0.0, FMT_G3);
     }
     if (!isnan(c->min_match_rate)) check(l, "match_rate", r->match_rate, ">=", c->min_match_rate, FMT_RATE);
     if (!isnan(c->min_tf_agreement)) check(l, "tf_agreement", r->tf_agreement, ">=", c->min_tf_agreement, FMT_RATE);
     if (!isnan(c->max_kl_mean)) check(l, "kl_mean", r->kl_mean, "<=", c->max_kl_mean, FMT_G4);
-    if (!isnan(c->max_delta_ppl)) check(l, "delta_ppl", r->delta_ppl, "<=", c->max_delta_ppl, FMT_G4);
+    if (!isnan(c->max_delta_ppl)) {
+        if (random_ids) fail_line(l, "delta_ppl", "a threshold on perplexity, which a random-id corpus does not measure");
+        else check(l, "delta_ppl", r->delta_ppl, "<=", c->max_delta_ppl, FMT_G4);
+    }
     char *dir = rd_model_attr(f, c->model, "path");
     double want;
     if (!dir || !dir[0]) fail_line(l, "bits_per_weight", "the results file has no /models/<model> path attribute");
@@ -277,7 +290,8 @@ qb_status gate_suggest(const RdFile *f, FILE *out) {
                  "    \"Regression thresholds for `make gate` (configs/gate.json), written by `qinsbench gate %s --suggest`\",\n"
                  "    \"from measured results (git %s, %s, %s). Margins: min match rate and teacher-forced agreement =\",\n"
                  "    \"measured - max(%.2f, 2 x (measured - CI low)), floored to 0.001; max KL mean = %.0f x measured + 1e-6;\",\n"
-                 "    \"max dPPL = measured + max(|measured|, 0.001 x reference PPL). fp32 vs the fp32 reference: exact.\",\n"
+                 "    \"max dPPL = measured + max(|measured|, 0.001 x reference PPL), only on text corpora (random-id corpora: no\",\n"
+                 "    \"perplexity, exact cells check same-top instead). fp32 vs the fp32 reference: exact.\",\n"
                  "    \"bf16/f16 on a checkpoint stored in that dtype: KL mean < %.0e (lossless). Bits/weight are checked\",\n"
                  "    \"exactly against the codec definitions (no threshold). Every cell of the run must be listed.\"\n  ],\n",
             f->path, f->git_commit, f->cpu_model, f->start_time, RATE_MARGIN, KL_FACTOR, LOSSLESS_KL);
@@ -316,9 +330,12 @@ qb_status gate_suggest(const RdFile *f, FILE *out) {
         if (isfinite(min_t)) fprintf(out, "\"min_tf_agreement\": %.3f, ", min_t);
         if (isfinite(max_kl)) fprintf(out, "\"max_kl_mean\": %.3g, ", max_kl);
         if (isfinite(max_dp)) fprintf(out, "\"max_delta_ppl\": %.4f, ", max_dp);
-        fprintf(out, "\n     \"_measured\": \"match %.4f [%.4f, %.4f], tf %.4f, KL %.3g, dPPL %.4g%s\"}%s\n",
-                r->match_rate, r->match_rate_lo, r->match_rate_hi, r->tf_agreement,
-                r->kl_mean, r->delta_ppl, lossless ? ", lossless: checkpoint dtype" : "", i + 1 < f->n ? "," : "");
+        char dppl[64];
+        if (isfinite(r->delta_ppl_rel)) snprintf(dppl, sizeof dppl, "dPPL %+.2f%%", 100 * r->delta_ppl_rel);
+        else snprintf(dppl, sizeof dppl, "no PPL (%s)", r->ppl_kind[0] ? r->ppl_kind : "no corpus");
+        fprintf(out, "\n     \"_measured\": \"match %.4f [%.4f, %.4f], tf %.4f, KL %.3g, same top %.4f, %s%s\"}%s\n",
+                r->match_rate, r->match_rate_lo, r->match_rate_hi, r->tf_agreement, r->kl_mean, r->same_top, dppl,
+                lossless ? ", lossless: checkpoint dtype" : "", i + 1 < f->n ? "," : "");
     }
     fprintf(out, "  ]\n}\n");
     return QB_OK;

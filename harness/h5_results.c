@@ -14,21 +14,82 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The summary fields, in file order (X-macro: one list drives the compound type). */
-#define SUMMARY_FIELDS                                                                                     \
-    FS(model) FS(codec) FS(kv) FS(status) FI(cell_index) FI(threads) FD(seconds) FD(bits_per_weight)                 \
-    FD(bits_per_weight_linear) FI(weight_bytes) FI(kv_bytes) FI(ctx) FI(peak_rss_bytes) FI(n_prompts) FI(steps)    \
-    FD(match_rate) FD(match_rate_lo) FD(match_rate_hi) FD(prefix_len_mean) FD(tf_agreement) FD(tf_agreement_lo)  \
-    FD(tf_agreement_hi) FI(n_flips) FD(flip_margin_median) FI(n_windows) FI(n_tokens) FD(ppl) FD(ref_ppl)          \
-    FD(delta_ppl) FD(delta_ppl_lo) FD(delta_ppl_hi) FD(kl_mean) FD(kl_mean_lo) FD(kl_mean_hi) FD(kl_median)        \
-    FD(kl_p90) FD(kl_p99) FD(kl_p999) FD(kl_max) FD(same_top) FD(rms_dp) FI(speed_repeats) FD(prefill_tps)          \
-    FD(prefill_tps_min) FD(prefill_tps_max) FD(decode_tps) FD(decode_tps_min) FD(decode_tps_max)
+/* The summary fields, in file order, with the unit and description /summary_fields carries for each (X-macro:
+ * one list drives the compound type, the field table and the row initializer). Units: "" for labels and
+ * counts of things named by the field, "1" for a dimensionless number, "fraction" in [0, 1]. */
+#define CI95 " (_lo, _hi: its 95% CI)"
+#define SUMMARY_FIELDS                                                                                           \
+    FS(model, "", "the model label (config models[].label)")                                                     \
+    FS(codec, "", "the codec spec as written in the config")                                                     \
+    FS(kv, "", "the KV cache mode: f32, f16 or qins-v")                                                          \
+    FS(status, "", "ok, or failed: reason")                                                                      \
+    FI(cell_index, "", "index in the config's models x codecs x kv order (stable across shards)")               \
+    FI(threads, "thread", "threads of the cell")                                                                 \
+    FD(seconds, "s", "wall time of the cell, model load included")                                               \
+    FD(bits_per_weight, "bit", "8 x all weight bytes / all parameters (norms and embeddings included)")          \
+    FD(bits_per_weight_linear, "bit", "8 x bytes / parameters of the attention + MLP projections only")          \
+    FI(weight_bytes, "byte", "bytes at rest of all weights")                                                     \
+    FI(kv_bytes, "byte", "KV cache bytes at ctx tokens")                                                         \
+    FI(ctx, "token", "KV cache length of every pass")                                                            \
+    FI(peak_rss_bytes, "byte", "peak resident set size of the cell's child process (ru_maxrss)")                \
+    FI(n_prompts, "prompt", "greedy prompts: the resampling unit of every greedy CI")                           \
+    FI(steps, "step", "greedy steps per prompt (the horizon)")                                                   \
+    FD(match_rate, "fraction", "positions where the free-running greedy token equals the reference's, all "     \
+                               "prompts x steps (after a divergence too); CI: bootstrap over prompts")           \
+    FD(match_rate_lo, "fraction", "match_rate: 2.5% bootstrap percentile")                                      \
+    FD(match_rate_hi, "fraction", "match_rate: 97.5% bootstrap percentile")                                     \
+    FD(prefix_len_mean, "step", "mean steps before the first divergence (= steps when none); CI: bootstrap "     \
+                                "over prompts")                                                                  \
+    FD(prefix_len_mean_lo, "step", "prefix_len_mean: 2.5% bootstrap percentile")                                \
+    FD(prefix_len_mean_hi, "step", "prefix_len_mean: 97.5% bootstrap percentile")                               \
+    FD(survival_full, "fraction", "prompts identical to the reference through all steps; CI: Wilson score "      \
+                                  "over prompts")                                                                \
+    FD(survival_full_lo, "fraction", "survival_full: Wilson 95% lower bound")                                    \
+    FD(survival_full_hi, "fraction", "survival_full: Wilson 95% upper bound")                                    \
+    FD(tf_agreement, "fraction", "teacher-forced on the reference's greedy tokens: steps whose argmax equals "   \
+                                 "the reference token; CI: bootstrap over prompts")                              \
+    FD(tf_agreement_lo, "fraction", "tf_agreement: 2.5% bootstrap percentile")                                  \
+    FD(tf_agreement_hi, "fraction", "tf_agreement: 97.5% bootstrap percentile")                                 \
+    FI(n_flips, "flip", "teacher-forced steps whose argmax differs from the reference token")                   \
+    FD(flip_margin_median, "logit", "median of the reference's top-1 minus top-2 logit at the flips")           \
+    FS(ppl_kind, "", "perplexity corpus: text, random_ids (perplexity not computed: NaN) or empty (none)")       \
+    FI(n_windows, "window", "perplexity windows: the resampling unit of every perplexity and KL CI")            \
+    FI(n_tokens, "token", "scored tokens")                                                                       \
+    FD(ppl, "1", "sliding-window perplexity of the codec (NaN on random ids)")                                  \
+    FD(ref_ppl, "1", "sliding-window perplexity of the reference on the same windows (NaN on random ids)")      \
+    FD(delta_ppl, "1", "ppl - ref_ppl, perplexity points; CI: paired bootstrap over windows")                   \
+    FD(delta_ppl_lo, "1", "delta_ppl: 2.5% bootstrap percentile")                                               \
+    FD(delta_ppl_hi, "1", "delta_ppl: 97.5% bootstrap percentile")                                              \
+    FD(delta_ppl_rel, "fraction", "ppl / ref_ppl - 1 = exp((sum nll_codec - sum nll_ref) / n_tokens) - 1 "      \
+                                  "(x100: the percent every command shows); CI: paired bootstrap over windows")  \
+    FD(delta_ppl_rel_lo, "fraction", "delta_ppl_rel: 2.5% bootstrap percentile (> -1 by construction)")        \
+    FD(delta_ppl_rel_hi, "fraction", "delta_ppl_rel: 97.5% bootstrap percentile")                               \
+    FD(kl_mean, "nat", "mean per-token KL(P_ref || P_codec), full vocabulary; CI: bootstrap over windows")      \
+    FD(kl_mean_lo, "nat", "kl_mean: 2.5% bootstrap percentile")                                                 \
+    FD(kl_mean_hi, "nat", "kl_mean: 97.5% bootstrap percentile")                                                \
+    FD(kl_median, "nat", "median per-token KL")                                                                  \
+    FD(kl_p90, "nat", "90th percentile of per-token KL")                                                         \
+    FD(kl_p99, "nat", "99th percentile of per-token KL")                                                         \
+    FD(kl_p999, "nat", "99.9th percentile of per-token KL")                                                      \
+    FD(kl_max, "nat", "largest per-token KL")                                                                    \
+    FD(same_top, "fraction", "scored corpus tokens where the codec's argmax equals the reference's; CI: "       \
+                             "bootstrap over windows")                                                           \
+    FD(same_top_lo, "fraction", "same_top: 2.5% bootstrap percentile")                                          \
+    FD(same_top_hi, "fraction", "same_top: 97.5% bootstrap percentile")                                         \
+    FD(rms_dp, "probability", "RMS over tokens of P_codec - P_ref of the reference's top token")                \
+    FI(speed_repeats, "repeat", "speed repeats")                                                                 \
+    FD(prefill_tps, "token/s", "prompt processing speed, median over repeats")                                  \
+    FD(prefill_tps_min, "token/s", "prefill_tps: slowest repeat")                                               \
+    FD(prefill_tps_max, "token/s", "prefill_tps: fastest repeat")                                               \
+    FD(decode_tps, "token/s", "single-token decode speed, median over repeats")                                 \
+    FD(decode_tps_min, "token/s", "decode_tps: slowest repeat")                                                 \
+    FD(decode_tps_max, "token/s", "decode_tps: fastest repeat")
 
 void h5r_row_init(SummaryRow *r, const char *model, const char *codec, const char *kv, int64_t cell_index) {
     memset(r, 0, sizeof *r);
-#define FS(f)
-#define FI(f) r->f = 0;
-#define FD(f) r->f = NAN;
+#define FS(f, u, d)
+#define FI(f, u, d) r->f = 0;
+#define FD(f, u, d) r->f = NAN;
     SUMMARY_FIELDS
 #undef FS
 #undef FI
@@ -47,15 +108,16 @@ static hid_t summary_type(void) {
     hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(SummaryRow));
     if (t < 0) return -1;
     int bad = 0;
-#define FS(f)                                                                                               \
+#define FS(f, u, d)                                                                                         \
     {                                                                                                      \
         hid_t s = H5Tcopy(H5T_C_S1);                                                                       \
         bad |= s < 0 || H5Tset_size(s, sizeof(((SummaryRow *)0)->f)) < 0 ||                               \
-               H5Tset_strpad(s, H5T_STR_NULLTERM) < 0 || H5Tinsert(t, #f, offsetof(SummaryRow, f), s) < 0; \
+               H5Tset_strpad(s, H5T_STR_NULLTERM) < 0 || H5Tset_cset(s, H5T_CSET_UTF8) < 0 ||                 \
+               H5Tinsert(t, #f, offsetof(SummaryRow, f), s) < 0; \
         if (s >= 0) H5Tclose(s);                                                                           \
     }
-#define FI(f) bad |= H5Tinsert(t, #f, offsetof(SummaryRow, f), H5T_NATIVE_INT64) < 0;
-#define FD(f) bad |= H5Tinsert(t, #f, offsetof(SummaryRow, f), H5T_NATIVE_DOUBLE) < 0;
+#define FI(f, u, d) bad |= H5Tinsert(t, #f, offsetof(SummaryRow, f), H5T_NATIVE_INT64) < 0;
+#define FD(f, u, d) bad |= H5Tinsert(t, #f, offsetof(SummaryRow, f), H5T_NATIVE_DOUBLE) < 0;
     SUMMARY_FIELDS
 #undef FS
 #undef FI
@@ -193,6 +255,65 @@ qb_status h5r_read(hid_t file, const char *path, hid_t type, void **out, size_t 
     return st;
 }
 
+/* /summary_fields: one row per /summary field (HDF5 compound members cannot carry attributes), so the file
+ * explains itself: pd.DataFrame(f["summary_fields"][:]) lists name, kind, units, description. */
+#define SF_NAME 32
+#define SF_UNITS 16
+#define SF_DESC 192
+typedef struct {
+    char name[SF_NAME], kind[2], units[SF_UNITS], description[SF_DESC];
+} SummaryFieldRow;
+
+static hid_t str_type(size_t n) {
+    hid_t s = H5Tcopy(H5T_C_S1);
+    if (s >= 0 && (H5Tset_size(s, n) < 0 || H5Tset_strpad(s, H5T_STR_NULLTERM) < 0 || H5Tset_cset(s, H5T_CSET_UTF8) < 0)) {
+        H5Tclose(s);
+        s = -1;
+    }
+    return s;
+}
+
+static qb_status write_summary_fields(hid_t file) {
+    int n;
+    const H5rField *fl = h5r_summary_fields(&n);
+    SummaryFieldRow *rows = qb_calloc((size_t)n, sizeof *rows, "summary fields");
+    if (!rows) return QB_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        /* the table is ours: a description that does not fit is a bug caught by every run */
+        if (strlen(fl[i].name) >= SF_NAME || strlen(fl[i].units) >= SF_UNITS || strlen(fl[i].description) >= SF_DESC) {
+            free(rows);
+            return qb_errorf(QB_ERR_INTERNAL, "/summary_fields: field '%s' does not fit the table", fl[i].name);
+        }
+        snprintf(rows[i].name, SF_NAME, "%s", fl[i].name);
+        rows[i].kind[0] = fl[i].kind;
+        snprintf(rows[i].units, SF_UNITS, "%s", fl[i].units);
+        snprintf(rows[i].description, SF_DESC, "%s", fl[i].description);
+    }
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(SummaryFieldRow)), s1 = str_type(SF_NAME), s2 = str_type(2),
+          s3 = str_type(SF_UNITS), s4 = str_type(SF_DESC), sp = -1, d = -1;
+    int ok = t >= 0 && s1 >= 0 && s2 >= 0 && s3 >= 0 && s4 >= 0 &&
+             H5Tinsert(t, "name", offsetof(SummaryFieldRow, name), s1) >= 0 &&
+             H5Tinsert(t, "kind", offsetof(SummaryFieldRow, kind), s2) >= 0 &&
+             H5Tinsert(t, "units", offsetof(SummaryFieldRow, units), s3) >= 0 &&
+             H5Tinsert(t, "description", offsetof(SummaryFieldRow, description), s4) >= 0;
+    if (ok && H5Lexists(file, "summary_fields", H5P_DEFAULT) > 0) ok = H5Ldelete(file, "summary_fields", H5P_DEFAULT) >= 0;
+    hsize_t dims[1] = {(hsize_t)n};
+    if (ok) ok = (sp = H5Screate_simple(1, dims, NULL)) >= 0;
+    if (ok) ok = (d = H5Dcreate2(file, "summary_fields", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0;
+    if (ok) ok = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) >= 0;
+    qb_status st = ok ? QB_OK : qb_errorf(QB_ERR_IO, "/summary_fields: cannot write the table");
+    if (!st) st = h5r_attr_str(d, "description", "one row per /summary field, in its order: name, kind (s string, "
+                                                 "i int64, d float64), units, description");
+    if (!st) st = h5r_attr_str(d, "units", "per column: text");
+    if (d >= 0) H5Dclose(d);
+    if (sp >= 0) H5Sclose(sp);
+    hid_t ts[] = {s1, s2, s3, s4, t};
+    for (int i = 0; i < 5; i++)
+        if (ts[i] >= 0) H5Tclose(ts[i]);
+    free(rows);
+    return st;
+}
+
 qb_status h5r_write_summary(hid_t file, const SummaryRow *rows, size_t n) {
     if (H5Lexists(file, "summary", H5P_DEFAULT) > 0 && H5Ldelete(file, "summary", H5P_DEFAULT) < 0)
         return qb_errorf(QB_ERR_IO, "/summary: cannot delete the old table");
@@ -208,25 +329,45 @@ qb_status h5r_write_summary(hid_t file, const SummaryRow *rows, size_t n) {
         if (d < 0 || (n && H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0))
             st = qb_errorf(QB_ERR_IO, "/summary: cannot write %zu rows", n);
         else if (!(st = h5r_attr_str(d, "description",
-                                     "one row per (model, codec, kv) cell; see docs/results.md for each field")))
-            st = h5r_attr_str(d, "units", "per field: docs/results.md");
+                                     "one row per (model, codec, kv) cell; each field's unit and meaning: /summary_fields")))
+            st = h5r_attr_str(d, "units", "per field: /summary_fields");
         if (d >= 0) H5Dclose(d);
         if (sp >= 0) H5Sclose(sp);
     }
     if (ft >= 0) H5Tclose(ft);
     H5Tclose(mt);
-    return st;
+    return st ? st : write_summary_fields(file);
 }
 
 qb_status h5r_read_summary(hid_t file, SummaryRow **rows, size_t *n) {
+    *rows = NULL;
+    *n = 0;
     hid_t mt = summary_type();
     if (mt < 0) return qb_errorf(QB_ERR_INTERNAL, "/summary: cannot build the compound type");
-    qb_status st = h5r_read(file, "summary", mt, (void **)rows, n);
+    hid_t d = H5Dopen2(file, "summary", H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
+    hssize_t cnt = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    qb_status st = QB_OK;
+    if (d < 0) st = qb_errorf(QB_ERR_INPUT, "summary: no such dataset");
+    else if (cnt < 0) st = qb_errorf(QB_ERR_INPUT, "summary: cannot read dataspace");
+    else if (!(*rows = qb_calloc(cnt ? (size_t)cnt : 1, sizeof **rows, "summary"))) st = QB_ERR_NOMEM;
+    else {
+        /* Fields an older file lacks keep their "not measured" value: HDF5 converts members by name and leaves
+         * the others as they are in the buffer. */
+        for (hssize_t i = 0; i < cnt; i++) h5r_row_init(&(*rows)[i], "", "", "", 0);
+        if (cnt && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, *rows) < 0) {
+            st = qb_errorf(QB_ERR_IO, "summary: cannot read dataset");
+            free(*rows);
+            *rows = NULL;
+        } else
+            *n = (size_t)cnt;
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
     /* NUL-terminate strings whatever the file holds. */
     for (size_t i = 0; !st && i < *n; i++) {
         SummaryRow *r = &(*rows)[i];
         r->model[H5R_MODEL_LEN - 1] = r->codec[H5R_CODEC_LEN - 1] = r->kv[H5R_KV_LEN - 1] =
-            r->status[H5R_STATUS_LEN - 1] = 0;
+            r->status[H5R_STATUS_LEN - 1] = r->ppl_kind[H5R_KIND_LEN - 1] = 0;
     }
     H5Tclose(mt);
     return st;
@@ -439,9 +580,9 @@ void h5r_cell_name(const char *model, const char *codec, const char *kv, char *b
 
 const H5rField *h5r_summary_fields(int *n) {
     static const H5rField f[] = {
-#define FS(x) {#x, 's', offsetof(SummaryRow, x), sizeof(((SummaryRow *)0)->x)},
-#define FI(x) {#x, 'i', offsetof(SummaryRow, x), 8},
-#define FD(x) {#x, 'd', offsetof(SummaryRow, x), 8},
+#define FS(x, u, d) {#x, 's', offsetof(SummaryRow, x), sizeof(((SummaryRow *)0)->x), u, d},
+#define FI(x, u, d) {#x, 'i', offsetof(SummaryRow, x), 8, u, d},
+#define FD(x, u, d) {#x, 'd', offsetof(SummaryRow, x), 8, u, d},
         SUMMARY_FIELDS
 #undef FS
 #undef FI

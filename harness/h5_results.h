@@ -9,11 +9,12 @@
 #include <stdint.h>
 #include "util.h"
 
-#define H5R_SCHEMA_VERSION 1
+#define H5R_SCHEMA_VERSION 2
 #define H5R_MODEL_LEN 64
 #define H5R_CODEC_LEN 128
 #define H5R_KV_LEN 16
 #define H5R_STATUS_LEN 128
+#define H5R_KIND_LEN 16
 
 /* One row of /summary: one (model, codec, KV mode) cell. NaN = not measured (or the cell failed). */
 typedef struct {
@@ -31,15 +32,18 @@ typedef struct {
     /* greedy match */
     int64_t n_prompts, steps;
     double match_rate, match_rate_lo, match_rate_hi;
-    double prefix_len_mean;
+    double prefix_len_mean, prefix_len_mean_lo, prefix_len_mean_hi; /* steps before the first divergence */
+    double survival_full, survival_full_lo, survival_full_hi;       /* prompts identical through every step */
     double tf_agreement, tf_agreement_lo, tf_agreement_hi;
     int64_t n_flips;
     double flip_margin_median;
     /* perplexity and KL */
+    char ppl_kind[H5R_KIND_LEN]; /* "text", "random_ids" (no PPL: see docs/results.md) or "" (no workload) */
     int64_t n_windows, n_tokens;
     double ppl, ref_ppl, delta_ppl, delta_ppl_lo, delta_ppl_hi;
+    double delta_ppl_rel, delta_ppl_rel_lo, delta_ppl_rel_hi; /* ppl/ref_ppl − 1 (fraction), its own bootstrap */
     double kl_mean, kl_mean_lo, kl_mean_hi, kl_median, kl_p90, kl_p99, kl_p999, kl_max;
-    double same_top, rms_dp;
+    double same_top, same_top_lo, same_top_hi, rms_dp;
     /* speed (tokens/s over repeats) */
     int64_t speed_repeats;
     double prefill_tps, prefill_tps_min, prefill_tps_max;
@@ -87,11 +91,13 @@ qb_status h5r_create(const char *path, const H5Root *root);
 qb_status h5r_commit(const char *path, const char *src_file, const char *const *src_objs,
                      const char *const *dst_paths, int n_objs, const SummaryRow *rows, size_t n);
 
-/* The summary fields in file order: name, kind ('s' string, 'i' int64, 'd' double) and offset. */
+/* The summary fields in file order: name, kind ('s' string, 'i' int64, 'd' double), offset, and the unit and
+ * description the file carries for it in /summary_fields. */
 typedef struct {
     const char *name;
     char kind;
     size_t offset, size;
+    const char *units, *description;
 } H5rField;
 const H5rField *h5r_summary_fields(int *n);
 

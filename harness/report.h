@@ -18,8 +18,4 @@ typedef struct {
 
 qb_status report_write(const ReportInput *in, FILE *out);
 
-/* The Phi-3.5-mini byte counts the memory claim needs: exact bytes at rest under a codec spec for its
- * shapes (config from the synth preset, no weights). */
-qb_status report_phi35_bytes(const char *codec_spec, double *bytes, double *params);
-
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cell_stats.h"
 #include "codec.h"
 #include "config.h"
 #include "model.h"
@@ -118,6 +119,7 @@ qb_status work_build(const ExpConfig *cfg, const ExpModel *model, int threads, W
     w->cfg = cfg;
     w->model = model;
     w->threads = threads;
+    w->batch = 1;
     Config mc;
     qb_status st = config_load(model->path, &mc);
     if (st) {
@@ -250,6 +252,69 @@ void work_free(Workload *w) {
     memset(w, 0, sizeof *w);
 }
 
+/* The longest greedy prompt of the workload. */
+static int max_prompt_len(const Workload *w) {
+    int mx = 0;
+    for (int p = 0; p < w->n_prompts; p++)
+        if (w->prompt_off[p + 1] - w->prompt_off[p] > mx) mx = (int)(w->prompt_off[p + 1] - w->prompt_off[p]);
+    return mx;
+}
+
+/* MemAvailable of /proc/meminfo in bytes, 0 when unknown. */
+static uint64_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+qb_status work_batch(Workload *w, const char *spec, uint64_t mem_budget, uint64_t *per_seq) {
+    w->batch = 1;
+    if (per_seq) *per_seq = 0;
+    if (spec && strcmp(spec, "auto")) {
+        char *end;
+        long v = strtol(spec, &end, 10);
+        if (*end || end == spec || v < 1 || v > 4096)
+            return qb_errorf(QB_ERR_INPUT, "--batch: \"%s\" is not auto or a number from 1 to 4096", spec);
+        w->batch = w->n_prompts && v > w->n_prompts ? w->n_prompts : (int)v;
+        return QB_OK;
+    }
+    if (!w->n_prompts) return QB_OK;
+    Config c;
+    qb_status st = config_load(w->model->path, &c);
+    if (st) return st;
+    if (!mem_budget) { /* what the machine has left once the largest weights of the config are loaded */
+        uint64_t weights = 0;
+        for (int i = -1; i < w->cfg->n_codecs; i++) {
+            CodecSpec cs;
+            WeightBytes b;
+            if (codec_spec_parse(i < 0 ? w->cfg->reference : w->cfg->codecs[i], &cs)) continue;
+            model_bytes_for_config(&c, &cs, &b);
+            uint64_t tot = b.attn + b.mlp + b.lm_head + b.embed + b.norms;
+            if (tot > weights) weights = tot;
+        }
+        uint64_t avail = mem_available();
+        mem_budget = avail > weights ? avail - weights : 0;
+    }
+    int seq_ctx = max_prompt_len(w) + w->steps;
+    /* one sequence: its f32 KV cache, its own one-row activations, a row of logits */
+    uint64_t one = runstate_kv_bytes(&c, KV_F32, seq_ctx) + batch_scratch_bytes(&c, w->threads, w->ctx, 1) +
+                   (uint64_t)w->vocab * sizeof(float);
+    int cap = w->n_prompts < WORK_BATCH_MAX ? w->n_prompts : WORK_BATCH_MAX, b = cap;
+    for (; b > 1; b--) { /* the shared scratch holds the longest prefill or the batch's rows */
+        int rows = b > max_prompt_len(w) ? b : max_prompt_len(w);
+        if ((uint64_t)b * one + batch_scratch_bytes(&c, w->threads, w->ctx, rows) <= mem_budget) break;
+    }
+    config_free(&c);
+    w->batch = b;
+    if (per_seq) *per_seq = one;
+    return QB_OK;
+}
+
 /* ---------------------------------------------------------------- shared passes */
 
 typedef struct {
@@ -257,6 +322,13 @@ typedef struct {
     RunState s;
     float *logits;   /* [max(window, 1), vocab] */
     int loaded, built;
+    /* the batched greedy and teacher-forced passes (engine_batch) */
+    RunState *seq;   /* [n_seq], KV for the longest prompt + steps each */
+    RunState **seqp; /* [n_seq] pointers to seq[] */
+    int n_seq;
+    BatchScratch act;/* shared activations: the longest prompt's rows, or n_seq */
+    float *blogits;  /* [n_seq, vocab] */
+    int *next;       /* [n_seq] each sequence's next input token */
 } Engine;
 
 static qb_status engine_open(const Workload *w, const char *codec, const char *kv, Engine *e) {
@@ -275,35 +347,69 @@ static qb_status engine_open(const Workload *w, const char *codec, const char *k
 }
 
 static void engine_close(Engine *e) {
+    for (int i = 0; i < e->n_seq; i++) runstate_free(&e->seq[i]);
+    free(e->seq);
+    free(e->seqp);
+    batch_scratch_free(&e->act);
+    free(e->blogits);
+    free(e->next);
     free(e->logits);
     if (e->built) runstate_free(&e->s);
     if (e->loaded) model_free(&e->m);
     memset(e, 0, sizeof *e);
 }
 
-/* Greedy: prefill the prompt, then `steps` tokens (EOS ignored). */
-static qb_status pass_greedy(Engine *e, const int *prompt, int n, int steps, int *tokens, float *margins) {
-    runstate_reset(&e->s);
-    int V = e->m.config.vocab;
-    qb_status st = model_forward(&e->m, &e->s, prompt, n, e->logits, 0, NULL);
-    for (int t = 0; !st && t < steps; t++) {
-        float mg;
-        tokens[t] = logits_argmax(e->logits, V, &mg);
-        if (margins) margins[t] = mg;
-        if (t + 1 < steps) st = model_forward(&e->m, &e->s, &tokens[t], 1, e->logits, 0, NULL);
+/* The run states of a batch of B prompts (built once, at the first batched pass). */
+static qb_status engine_batch(Engine *e, const Workload *w, int B) {
+    if (e->n_seq >= B) return QB_OK;
+    if (e->n_seq) return qb_errorf(QB_ERR_INTERNAL, "batch grew from %d to %d", e->n_seq, B);
+    int ctx = max_prompt_len(w) + w->steps;
+    qb_status st;
+    if (!(e->seq = qb_calloc((size_t)B, sizeof *e->seq, "run states")) ||
+        !(e->seqp = qb_calloc((size_t)B, sizeof *e->seqp, "run states")) ||
+        !(e->blogits = qb_malloc((size_t)B * (size_t)w->vocab * sizeof(float), "batch logits")) ||
+        !(e->next = qb_calloc((size_t)B, sizeof *e->next, "batch tokens")))
+        return QB_ERR_NOMEM;
+    if ((st = batch_scratch_build(&e->act, &e->m, B > max_prompt_len(w) ? B : max_prompt_len(w)))) return st;
+    for (; e->n_seq < B; e->n_seq++) {
+        if ((st = runstate_build_ctx(&e->seq[e->n_seq], &e->m, ctx))) return st;
+        e->seqp[e->n_seq] = &e->seq[e->n_seq];
+    }
+    return QB_OK;
+}
+
+/* Prompts p0 … p0+B−1 of the workload, each prefilled alone, then `steps` positions decoded together
+ * (model_forward_batch: every linear layer one [B × in] product). Greedy when ref is NULL (EOS ignored):
+ * out receives each step's argmax and feeds it back, margins (may be NULL) its top-1 − top-2 logit.
+ * Teacher forcing when ref is given ([P, steps], the reference's tokens): the argmax goes to out and the
+ * reference's token is fed. out, margins and ref are [P, steps] arrays of the whole workload. */
+static qb_status pass_batch(Engine *e, const Workload *w, int p0, int B, const int *ref, int *out, float *margins) {
+    const int T = w->steps, V = w->vocab;
+    qb_status st = engine_batch(e, w, B);
+    for (int i = 0; i < B && !st; i++) {
+        int n = (int)(w->prompt_off[p0 + i + 1] - w->prompt_off[p0 + i]);
+        runstate_reset(e->seqp[i]);
+        st = model_forward_batch(&e->m, &e->seqp[i], w->prompt_ids + w->prompt_off[p0 + i], &n, 1,
+                                 e->blogits + (size_t)i * V, &e->act);
+    }
+    for (int t = 0; !st && t < T; t++) {
+        for (int i = 0; i < B; i++) {
+            size_t k = (size_t)(p0 + i) * T + t;
+            float mg;
+            out[k] = logits_argmax(e->blogits + (size_t)i * V, V, &mg);
+            if (margins) margins[k] = mg;
+            e->next[i] = ref ? ref[k] : out[k];
+        }
+        if (t + 1 < T) st = model_forward_batch(&e->m, e->seqp, e->next, NULL, B, e->blogits, &e->act);
     }
     return st;
 }
 
-/* Teacher forcing: prefill the prompt, then feed the reference's tokens; argmax at each step. */
-static qb_status pass_tf(Engine *e, const int *prompt, int n, int steps, const int *ref, int *argmax) {
-    runstate_reset(&e->s);
-    int V = e->m.config.vocab;
-    qb_status st = model_forward(&e->m, &e->s, prompt, n, e->logits, 0, NULL);
-    for (int t = 0; !st && t < steps; t++) {
-        argmax[t] = logits_argmax(e->logits, V, NULL);
-        if (t + 1 < steps) st = model_forward(&e->m, &e->s, &ref[t], 1, e->logits, 0, NULL);
-    }
+/* Every greedy prompt in batches of w->batch (the last one smaller): greedy, or teacher-forced on ref. */
+static qb_status pass_prompts(Engine *e, const Workload *w, int batch, const int *ref, int *out, float *margins) {
+    qb_status st = QB_OK;
+    for (int p0 = 0; p0 < w->n_prompts && !st; p0 += batch)
+        st = pass_batch(e, w, p0, w->n_prompts - p0 < batch ? w->n_prompts - p0 : batch, ref, out, margins);
     return st;
 }
 
@@ -312,6 +418,46 @@ static qb_status pass_window(Engine *e, const Workload *w, int k) {
     runstate_reset(&e->s);
     int64_t b = w->windows[3 * k], en = w->windows[3 * k + 1];
     return model_forward(&e->m, &e->s, w->corpus + b, (int)(en - b), e->logits, 1, NULL);
+}
+
+qb_status work_estimate(const Workload *w, int n_cells, double *seconds) {
+    Engine e;
+    double t0 = qb_now(), greedy = 0, ppl = 0, speed = 0;
+    qb_status st = engine_open(w, w->cfg->reference, "f32", &e);
+    double load = qb_now() - t0;
+    if (!st && w->n_prompts) { /* one batch: its prefills alone, then with two decode steps */
+        int B = w->batch < w->n_prompts ? w->batch : w->n_prompts, P = w->n_prompts, T = w->steps;
+        Workload pw = *w;
+        pw.steps = 3;
+        int *out = qb_calloc((size_t)P * 3, sizeof *out, "probe tokens");
+        if (!out) st = QB_ERR_NOMEM;
+        double t1 = qb_now();
+        if (!st) st = pass_batch(&e, &pw, 0, B, NULL, out, NULL);
+        double t2 = qb_now();
+        pw.steps = 1;
+        if (!st) st = pass_batch(&e, &pw, 0, B, NULL, out, NULL);
+        double t3 = qb_now(), step = ((t2 - t1) - (t3 - t2)) / 2;
+        free(out);
+        greedy = (double)((P + B - 1) / B) * ((t3 - t2) + (T - 1) * (step > 0 ? step : 0));
+    }
+    if (!st && w->n_windows) {
+        double a = qb_now();
+        st = pass_window(&e, w, 0);
+        ppl = (qb_now() - a) * w->n_windows;
+    }
+    if (!st && w->cfg->has_speed) {
+        double a = qb_now();
+        runstate_reset(&e.s);
+        st = model_forward(&e.m, &e.s, w->speed_ids, w->cfg->speed_prompt_tokens, e.logits, 0, NULL);
+        double b = qb_now();
+        int x = 0;
+        if (!st) st = model_forward(&e.m, &e.s, &x, 1, e.logits, 0, NULL);
+        speed = w->cfg->speed_repeats * ((b - a) + (qb_now() - b) * w->cfg->speed_decode_tokens);
+    }
+    engine_close(&e);
+    /* the reference: greedy once and the windows; each cell: greedy and teacher forcing, windows, speed */
+    *seconds = (load + greedy + ppl) + n_cells * (load + 2 * greedy + ppl + speed);
+    return st;
 }
 
 static qb_status write_all(int fd, const void *buf, size_t n, const char *path) {
@@ -381,10 +527,7 @@ qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_l
         st = QB_ERR_NOMEM;
         goto out;
     }
-    for (int p = 0; p < P && !st; p++)
-        st = pass_greedy(&e, w->prompt_ids + w->prompt_off[p], (int)(w->prompt_off[p + 1] - w->prompt_off[p]), T,
-                         tokens + (size_t)p * T, margins + (size_t)p * T);
-    if (st) goto out;
+    if (P && (st = pass_prompts(&e, w, w->batch, NULL, tokens, margins))) goto out;
     if (!(ltmp = tmp_of(ref_logits)) || !(htmp = tmp_of(ref_h5))) {
         st = QB_ERR_NOMEM;
         goto out;
@@ -420,6 +563,7 @@ qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_l
     if ((st = h5r_attr_str(g, "reference_canonical", spec))) goto h5done;
     if ((st = h5r_attr_i64(g, "vocab", V))) goto h5done;
     if ((st = h5r_attr_i64(g, "ctx", w->ctx))) goto h5done;
+    if ((st = h5r_attr_i64(g, "batch", w->batch))) goto h5done;
     if ((st = h5r_attr_str(g, "description", "the reference codec's outputs on this model's workload (KV f32)"))) goto h5done;
     if (P) {
         hsize_t d1[1] = {(hsize_t)w->prompt_off[P]}, d2[1] = {(hsize_t)P + 1}, d3[2] = {(hsize_t)P, (hsize_t)T};
@@ -460,9 +604,15 @@ out:
 
 /* ---------------------------------------------------------------- cell */
 
-static int cmp_f32(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
+/* The batch the reference decoded with (its group's "batch" attribute), else `fallback`. */
+static int ref_batch(hid_t rf, int fallback) {
+    int64_t v = 0;
+    if (H5Aexists_by_name(rf, "ref", "batch", H5P_DEFAULT) <= 0) return fallback;
+    hid_t a = H5Aopen_by_name(rf, "ref", "batch", H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) return fallback;
+    herr_t r = H5Aread(a, H5T_NATIVE_INT64, &v);
+    H5Aclose(a);
+    return r >= 0 && v >= 1 && v <= 4096 ? (int)v : fallback;
 }
 
 qb_status run_cell(const Workload *w, const char *codec, const char *kv, const char *ref_h5,
@@ -480,7 +630,7 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
     int *ref_tok = NULL, *tok = NULL, *am = NULL, *first_div = NULL, *flip_p = NULL, *flip_t = NULL;
     float *ref_mg = NULL, *flip_mg = NULL, *reflog = NULL;
     double *match = NULL, *agree = NULL, *surv = NULL, *den = NULL, *nll = NULL, *kl = NULL, *dp = NULL,
-           *wnll = NULL, *wref = NULL, *wkl = NULL, *wcnt = NULL, *ref_nll = NULL, *sorted = NULL, *pre = NULL,
+           *wnll = NULL, *wref = NULL, *wkl = NULL, *wcnt = NULL, *ref_nll = NULL, *pre = NULL,
            *dec = NULL;
     int64_t *wcnt64 = NULL;
     int8_t *same = NULL;
@@ -553,13 +703,13 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
             st = QB_ERR_NOMEM;
             goto out;
         }
-        double msum = 0, asum = 0, prefix = 0;
+        /* the reference's batch, so both sides decode the same batch compositions */
+        int batch = ref_batch(rf, w->batch);
+        if ((st = h5r_attr_i64(g, "batch", batch)) || (st = pass_prompts(&e, w, batch, NULL, tok, NULL)) ||
+            (st = pass_prompts(&e, w, batch, ref_tok, am, NULL)))
+            goto out;
         for (int p = 0; p < P && !st; p++) {
-            const int *pr = w->prompt_ids + w->prompt_off[p];
-            int n = (int)(w->prompt_off[p + 1] - w->prompt_off[p]);
             const int *ref = ref_tok + (size_t)p * T;
-            if ((st = pass_greedy(&e, pr, n, T, tok + (size_t)p * T, NULL))) break;
-            if ((st = pass_tf(&e, pr, n, T, ref, am + (size_t)p * T))) break;
             int m = 0, a = 0, fd0 = T;
             for (int t = 0; t < T; t++) {
                 if (tok[(size_t)p * T + t] == ref[t]) m++;
@@ -576,37 +726,11 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
             den[p] = 1.0;
             first_div[p] = fd0;
             for (int t = 0; t < fd0; t++) surv[t] += 1.0;
-            msum += m;
-            asum += a;
-            prefix += fd0;
         }
         if (st) goto out;
         for (int t = 0; t < T; t++) surv[t] /= P;
-        row->n_prompts = P;
-        row->steps = T;
-        row->match_rate = msum / (double)PT;
-        row->tf_agreement = asum / (double)PT;
-        row->prefix_len_mean = prefix / P;
-        row->n_flips = (int64_t)n_flips;
-        stats_ratio_ctx rc = {match, den};
-        if ((st = stats_bootstrap((size_t)P, cfg->bootstrap, cfg->seed, stats_ratio_fn, &rc, &row->match_rate_lo,
-                                  &row->match_rate_hi)))
-            goto out;
-        rc.num = agree;
-        if ((st = stats_bootstrap((size_t)P, cfg->bootstrap, cfg->seed, stats_ratio_fn, &rc, &row->tf_agreement_lo,
-                                  &row->tf_agreement_hi)))
-            goto out;
-        if (n_flips) {
-            float *c = qb_malloc(n_flips * sizeof *c, "flip margins");
-            if (!c) {
-                st = QB_ERR_NOMEM;
-                goto out;
-            }
-            memcpy(c, flip_mg, n_flips * sizeof *c);
-            qsort(c, n_flips, sizeof *c, cmp_f32);
-            row->flip_margin_median = n_flips % 2 ? c[n_flips / 2] : 0.5 * ((double)c[n_flips / 2 - 1] + c[n_flips / 2]);
-            free(c);
-        }
+        CellGreedy cg = {P, T, match, agree, first_div, flip_mg, n_flips};
+        if ((st = cell_greedy_stats(&cg, cfg->bootstrap, cfg->seed, row))) goto out;
         hsize_t dpt[2] = {(hsize_t)P, (hsize_t)T}, dp1[1] = {(hsize_t)P}, dt[1] = {(hsize_t)T}, df[1] = {n_flips};
         if ((st = h5r_group(g, "greedy", &sg))) goto out;
         if ((st = h5r_write(sg, "tokens", H5T_NATIVE_INT32, 2, dpt, tok, "token id", "the codec's free-running greedy tokens")) ||
@@ -655,7 +779,6 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
             goto out;
         }
         int64_t j = 0;
-        double snll = 0, sref = 0, skl = 0, ssame = 0, sdp2 = 0;
         for (int k = 0; k < NW && !st; k++) {
             if ((st = pass_window(&e, w, k))) break;
             int64_t b = w->windows[3 * k], en = w->windows[3 * k + 1], first = w->windows[3 * k + 2];
@@ -674,42 +797,12 @@ qb_status run_cell(const Workload *w, const char *codec, const char *kv, const c
                 wref[k] += ref_nll[j];
                 wkl[k] += s.kl;
                 wcnt[k] += 1;
-                snll += s.nll_codec;
-                sref += ref_nll[j];
-                skl += s.kl;
-                ssame += same[j];
-                sdp2 += s.dp_top * s.dp_top;
             }
             wcnt64[k] = (int64_t)wcnt[k];
         }
         if (st) goto out;
-        row->n_windows = NW;
-        row->n_tokens = N;
-        row->ppl = exp(snll / N);
-        row->ref_ppl = exp(sref / N);
-        row->delta_ppl = row->ppl - row->ref_ppl;
-        row->kl_mean = skl / N;
-        row->same_top = ssame / N;
-        row->rms_dp = sqrt(sdp2 / N);
-        stats_dppl_ctx dc = {wnll, wref, wcnt};
-        if ((st = stats_bootstrap((size_t)NW, cfg->bootstrap, cfg->seed + 1, stats_dppl_fn, &dc, &row->delta_ppl_lo,
-                                  &row->delta_ppl_hi)))
-            goto out;
-        stats_ratio_ctx rc = {wkl, wcnt};
-        if ((st = stats_bootstrap((size_t)NW, cfg->bootstrap, cfg->seed + 1, stats_ratio_fn, &rc, &row->kl_mean_lo,
-                                  &row->kl_mean_hi)))
-            goto out;
-        if (!(sorted = qb_malloc((size_t)N * sizeof *sorted, "kl sorted"))) {
-            st = QB_ERR_NOMEM;
-            goto out;
-        }
-        memcpy(sorted, kl, (size_t)N * sizeof *sorted);
-        stats_sort(sorted, (size_t)N);
-        row->kl_median = stats_quantile_sorted(sorted, (size_t)N, 0.5);
-        row->kl_p90 = stats_quantile_sorted(sorted, (size_t)N, 0.9);
-        row->kl_p99 = stats_quantile_sorted(sorted, (size_t)N, 0.99);
-        row->kl_p999 = stats_quantile_sorted(sorted, (size_t)N, 0.999);
-        row->kl_max = sorted[N - 1];
+        CellPpl cp = {NW, N, wnll, wref, wkl, wcnt, kl, dp, same, cfg->corpus_ids != NULL};
+        if ((st = cell_ppl_stats(&cp, cfg->bootstrap, cfg->seed + 1, row))) goto out;
         hsize_t dn[1] = {(hsize_t)N}, dw[1] = {(hsize_t)NW};
         if ((st = h5r_group(g, "ppl", &sg))) goto out;
         if ((st = h5r_write(sg, "nll", H5T_NATIVE_DOUBLE, 1, dn, nll, "nat", "the codec's -log p(target) per scored token")) ||
@@ -803,7 +896,6 @@ out:
     free(wcnt);
     free(wcnt64);
     free(ref_nll);
-    free(sorted);
     free(pre);
     free(dec);
     free(same);

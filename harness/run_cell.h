@@ -20,6 +20,10 @@ typedef struct {
     int n_prompts, steps;
     int *prompt_ids;       /* all prompts concatenated */
     int64_t *prompt_off;   /* [n_prompts + 1] */
+    int batch;             /* prompts decoded together in the greedy and teacher-forced passes (work_batch;
+                            * 1 until set). The reference records it ("batch" attribute of its group) and
+                            * every cell of the model uses the reference's: a divergence is never a
+                            * difference of batch composition. */
     /* perplexity */
     int *corpus;           /* [n_corpus] */
     int n_corpus;
@@ -34,6 +38,20 @@ typedef struct {
  * text). threads: already resolved (> 0). */
 qb_status work_build(const ExpConfig *cfg, const ExpModel *model, int threads, Workload *w);
 void work_free(Workload *w);
+
+/* Largest batch `auto` picks (more rows buy little once the products are compute-bound). */
+#define WORK_BATCH_MAX 32
+
+/* Sets w->batch: spec "auto" (or NULL) = the most prompts (at most WORK_BATCH_MAX and the prompt count)
+ * whose KV caches (f32, the reference's, at the longest prompt + steps), activations and logits fit
+ * mem_budget bytes (0 = MemAvailable minus the largest weights among the reference and the codecs);
+ * else a number ≥ 1. *per_seq (may be NULL) receives the bytes one more sequence costs. */
+qb_status work_batch(Workload *w, const char *spec, uint64_t mem_budget, uint64_t *per_seq);
+
+/* Estimated seconds of the reference and n_cells cells of this workload, from a short probe: loads the
+ * model with the reference codec and times one batch's prefills and two decode steps, one perplexity
+ * window and one speed repeat (OpenMP: call it in a child, as the cells). */
+qb_status work_estimate(const Workload *w, int n_cells, double *seconds);
 
 /* The perplexity windows for n tokens, window W, stride S (see docs/results.md); *out heap [n_windows][3]. */
 qb_status work_windows(int n, int W, int S, int64_t **out, int *n_windows, int64_t *n_tokens);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cell_stats.h"
 #include "commands.h"
 #include "h5_results.h"
 #include "opts.h"
@@ -35,27 +36,63 @@ static void fmt_ci(char *b, size_t n, const char *fmt, double v, double lo, doub
     else snprintf(b, n, "%s [%s, %s]", x, l, h);
 }
 
+/* Percent of a fraction, with its CI. */
+static void fmt_pct(char *b, size_t n, double v, double lo, double hi, const char *mark) {
+    fmt_ci(b, n, "%.2f", 100 * v, 100 * lo, 100 * hi);
+    if (!isnan(v)) strncat(b, mark, n - strlen(b) - 1);
+}
+
+/* The headline table. Units are in the header, one per quantity in every command (docs/results.md): fractions
+ * and ΔPPL in percent, bytes in MiB (2^20). Footnotes only for what the table uses. */
 static void print_md(const SummaryRow *r, size_t n) {
-    printf("| model | codec | kv | status | bits/w (linear) | match [95%% CI] | prefix | TF agree [95%% CI] | PPL | ΔPPL [95%% CI] "
-           "| KL mean [95%% CI] | KL p99 | same top | prefill tok/s | decode tok/s | peak RSS MB |\n");
-    printf("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| model | codec | kv | status | bits/w (linear) | weights MiB | match %% [95%% CI] | first divergence, steps "
+           "[95%% CI] | survival %% [95%% CI] | TF agree %% [95%% CI] | same top %% [95%% CI] | PPL | ΔPPL %% [95%% CI] "
+           "| KL mean, nat [95%% CI] | KL p99, nat | prefill tok/s | decode tok/s | peak RSS MiB |\n");
+    printf("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    int any_weak = 0, any_ids = 0;
+    int64_t weak_p = 0;
     for (size_t i = 0; i < n; i++, r++) {
-        char bpw[32], m[96], pre[32], tf[96], ppl[32], dp[96], kl[96], p99[32], st[32], pf[32], dc[32], rss[32];
+        char bpw[32], wmb[32], m[96], pre[96], sv[96], tf[96], st[96], ppl[32], dp[96], kl[96], p99[32], pf[32], dc[32], rss[32];
+        /* a CI over fewer than CELL_WEAK_N prompts is marked: with 8 prompts it takes a handful of values */
+        int weak = r->n_prompts > 0 && r->n_prompts < CELL_WEAK_N;
+        const char *wm = weak ? " ¹" : "";
+        if (weak) any_weak = 1, weak_p = r->n_prompts;
+        int ids = !strcmp(r->ppl_kind, "random_ids");
+        any_ids |= ids;
         fmt_num(bpw, sizeof bpw, "%.2f", r->bits_per_weight_linear);
-        fmt_ci(m, sizeof m, "%.4f", r->match_rate, r->match_rate_lo, r->match_rate_hi);
-        fmt_num(pre, sizeof pre, "%.1f", r->prefix_len_mean);
-        fmt_ci(tf, sizeof tf, "%.4f", r->tf_agreement, r->tf_agreement_lo, r->tf_agreement_hi);
+        fmt_num(wmb, sizeof wmb, "%.2f", r->weight_bytes ? r->weight_bytes / 1048576.0 : NAN);
+        fmt_pct(m, sizeof m, r->match_rate, r->match_rate_lo, r->match_rate_hi, wm);
+        fmt_ci(pre, sizeof pre, "%.1f", r->prefix_len_mean, r->prefix_len_mean_lo, r->prefix_len_mean_hi);
+        if (!isnan(r->prefix_len_mean)) {
+            size_t l = strlen(pre);
+            snprintf(pre + l, sizeof pre - l, " of %lld%s", (long long)r->steps, wm);
+        }
+        fmt_pct(sv, sizeof sv, r->survival_full, r->survival_full_lo, r->survival_full_hi, wm);
+        fmt_pct(tf, sizeof tf, r->tf_agreement, r->tf_agreement_lo, r->tf_agreement_hi, wm);
+        fmt_pct(st, sizeof st, r->same_top, r->same_top_lo, r->same_top_hi, "");
         fmt_num(ppl, sizeof ppl, "%.3f", r->ppl);
-        fmt_ci(dp, sizeof dp, "%+.4f", r->delta_ppl, r->delta_ppl_lo, r->delta_ppl_hi);
+        fmt_ci(dp, sizeof dp, "%+.2f", 100 * r->delta_ppl_rel, 100 * r->delta_ppl_rel_lo, 100 * r->delta_ppl_rel_hi);
+        if (ids) {
+            snprintf(ppl, sizeof ppl, "– ²");
+            snprintf(dp, sizeof dp, "– ²");
+        }
         fmt_ci(kl, sizeof kl, "%.3g", r->kl_mean, r->kl_mean_lo, r->kl_mean_hi);
         fmt_num(p99, sizeof p99, "%.3g", r->kl_p99);
-        fmt_num(st, sizeof st, "%.4f", r->same_top);
         fmt_num(pf, sizeof pf, "%.0f", r->prefill_tps);
         fmt_num(dc, sizeof dc, "%.1f", r->decode_tps);
         fmt_num(rss, sizeof rss, "%.1f", r->peak_rss_bytes ? r->peak_rss_bytes / 1048576.0 : NAN);
-        printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r->model, r->codec,
-               r->kv, r->status, bpw, m, pre, tf, ppl, dp, kl, p99, st, pf, dc, rss);
+        printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r->model,
+               r->codec, r->kv, r->status, bpw, wmb, m, pre, sv, tf, st, ppl, dp, kl, p99, pf, dc, rss);
     }
+    if (!n) return;
+    if (any_weak)
+        printf("\n¹ %lld prompts: greedy CIs (bootstrap over prompts; Wilson for survival) are weak below %d.\n",
+               (long long)weak_p, CELL_WEAK_N);
+    if (any_ids)
+        printf("\n² random-token-id corpus: perplexity measures nothing there (a codec's noise \"improves\" it); see KL "
+               "and same top.\n");
+    printf("\nfirst divergence: mean steps before the codec's first differing token; survival: prompts identical "
+           "through every step; definitions: docs/results.md\n");
 }
 
 static void csv_str(const char *s) {

@@ -85,6 +85,29 @@ double stats_dppl_fn(const uint32_t *counts, size_t n, void *ctx) {
     return k > 0 ? exp(a / k) - exp(b / k) : NAN;
 }
 
+double stats_dppl_rel_fn(const uint32_t *counts, size_t n, void *ctx) {
+    const stats_dppl_ctx *c = ctx;
+    double a = 0, b = 0, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        a += counts[i] * c->a[i];
+        b += counts[i] * c->b[i];
+        k += counts[i] * c->cnt[i];
+    }
+    return k > 0 ? expm1((a - b) / k) : NAN;
+}
+
+void stats_wilson(int64_t k, int64_t n, double *lo, double *hi) {
+    if (n <= 0) {
+        *lo = *hi = NAN;
+        return;
+    }
+    const double z = 1.959963984540054;
+    double p = (double)k / (double)n, z2n = z * z / (double)n;
+    double c = (p + z2n / 2) / (1 + z2n), h = z * sqrt(p * (1 - p) / (double)n + z2n / (4 * (double)n)) / (1 + z2n);
+    *lo = k == 0 ? 0.0 : fmax(0.0, c - h); /* exact ends: the formula gives them up to rounding */
+    *hi = k == n ? 1.0 : fmin(1.0, c + h);
+}
+
 /* max and log Σ exp(x − max) in FP64; argmax with ties to the lowest id (torch.argmax). */
 static double log_sum_exp(const float *x, int n, int *arg) {
     double mx = x[0];

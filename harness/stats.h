@@ -33,6 +33,17 @@ double stats_ratio_fn(const uint32_t *counts, size_t n, void *ctx);
 /* exp(Σc·a/Σc·n) − exp(Σc·b/Σc·n): ΔPPL from per-window NLL sums a (codec), b (reference) and counts n. */
 typedef struct { const double *a, *b, *cnt; } stats_dppl_ctx;
 double stats_dppl_fn(const uint32_t *counts, size_t n, void *ctx);
+/* exp((Σc·a − Σc·b)/Σc·n) − 1: the relative perplexity change (a fraction; ×100 for percent) as one statistic,
+ * same context as stats_dppl_fn. Both perplexities come from the same resampled windows, so every resample is
+ * a ratio of two positive numbers minus 1: the interval is > −1 by construction. (Dividing the bounds of the
+ * absolute change by the full-sample reference PPL is not: a resample heavy in hard windows has a large
+ * negative absolute change and a large reference PPL of its own — the report showed [−110%, −15%].) */
+double stats_dppl_rel_fn(const uint32_t *counts, size_t n, void *ctx);
+
+/* Wilson score interval (95%, z = 1.96) for k successes in n trials; NaN bounds when n == 0. Used for a
+ * proportion over few units (survival over 8 prompts) where the bootstrap's interval collapses to a point
+ * when every unit agrees. */
+void stats_wilson(int64_t k, int64_t n, double *lo, double *hi);
 
 /* One scored token: the reference and the codec logits over the vocabulary, the true next token. */
 typedef struct {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "codec_stats.h"
 #include "commands.h"
 #include "model.h"
 #include "safetensors.h"
@@ -37,15 +38,20 @@ static float rng_f(void) { /* roughly N(0,1)-ish: sum of uniforms */
     return s * 1.7f;
 }
 
-static CodedTensor encode(codec_id id, int per_tensor, int64_t rows, int64_t cols, const float *w) {
+static const CodecParams k_per_tensor = {.scale = CODEC_SCALE_TENSOR};
+
+static CodedTensor encode_p(codec_id id, const CodecParams *p, int64_t rows, int64_t cols, const float *w) {
     CodedTensor t;
     float amax = 0;
     for (int64_t i = 0; i < rows * cols; i++) amax = fmaxf(amax, fabsf(w[i]));
-    qb_status st = codec_tensor_init(&t, id, per_tensor, rows, cols, amax);
+    qb_status st = codec_tensor_init(&t, id, p, rows, cols, amax);
     ck_assert_msg(st == QB_OK, "init %s: %s", codec_name(id), qb_last_error());
     st = codec_encode_rows(&t, 0, rows, w);
     ck_assert_msg(st == QB_OK, "encode %s: %s", codec_name(id), qb_last_error());
     return t;
+}
+static CodedTensor encode(codec_id id, int per_tensor, int64_t rows, int64_t cols, const float *w) {
+    return encode_p(id, per_tensor ? &k_per_tensor : NULL, rows, cols, w);
 }
 
 /* ---- specs ---- */
@@ -55,10 +61,10 @@ START_TEST(test_spec_parse) {
     char buf[128];
     ck_assert_int_eq(codec_spec_parse("qins", &s), QB_OK);
     ck_assert_int_eq(s.id, CODEC_QINS);
-    ck_assert_int_eq(s.scale_per_tensor, 0);
+    ck_assert_int_eq(s.params.scale, CODEC_SCALE_ROW);
     ck_assert_uint_eq(s.apply, CODEC_GROUP_DEFAULT);
     ck_assert_int_eq(codec_spec_parse("qins:scale=tensor,apply=attn+mlp+lm_head", &s), QB_OK);
-    ck_assert_int_eq(s.scale_per_tensor, 1);
+    ck_assert_int_eq(s.params.scale, CODEC_SCALE_TENSOR);
     ck_assert_uint_eq(s.apply, CODEC_GROUP_ATTN | CODEC_GROUP_MLP | CODEC_GROUP_LM_HEAD);
     codec_spec_format(&s, buf, sizeof buf);
     ck_assert_str_eq(buf, "qins:scale=tensor,apply=attn+mlp+lm_head");
@@ -76,7 +82,7 @@ START_TEST(test_spec_parse) {
         ck_assert_msg(codec_spec_parse(buf, &b) == QB_OK, "%s: %s", buf, qb_last_error());
         ck_assert_int_eq(b.id, a.id);
         ck_assert_uint_eq(b.apply, a.apply);
-        ck_assert_int_eq(b.scale_per_tensor, a.scale_per_tensor);
+        ck_assert_int_eq(b.params.scale, a.params.scale);
     }
     static const struct {
         const char *spec, *word;
@@ -143,7 +149,7 @@ START_TEST(test_qins_code) {
     ck_assert_uint_eq(t.codes[2], 8); /* 4/0.5 */
     codec_tensor_free(&t);
     /* a tensor absmax smaller than a row's max is a caller error */
-    ck_assert_int_eq(codec_tensor_init(&t, CODEC_QINS, 1, 2, 2, 1.0f), QB_OK);
+    ck_assert_int_eq(codec_tensor_init(&t, CODEC_QINS, &k_per_tensor, 2, 2, 1.0f), QB_OK);
     ck_assert_int_eq(codec_encode_rows(&t, 0, 2, w2), QB_ERR_INPUT);
     codec_tensor_free(&t);
 }
@@ -274,6 +280,8 @@ static double elem_bound(codec_id id, const float *row, int64_t cols, int64_t i)
         return b * (1 + 1e-6) + 1e-45;
     }
     case CODEC_INT8: return amax / 127.0 * 0.5 * (1 + 1e-5) + 128 * 0x1p-149; /* + denormal rounding of d, q·d */
+    case CODEC_LOG8: /* nearest of levels a factor r = 255^(1/126) apart over [amax/255, amax], and 0 below */
+        return fmax(w * (pow(255.0, 1.0 / 126) - 1) / 2, amax / 510.0) * (1 + 1e-5) + 4 * 0x1p-149;
     case CODEC_Q8_0:
     case CODEC_Q4_0: {
         int64_t b0 = i / 32 * 32;
@@ -383,7 +391,9 @@ START_TEST(test_vec_dot_all_levels) {
                 codec_decode_row(&t, 0, d);
                 double mag, want = dd_dot(d, x, n, &mag);
                 float rs = t.row_scales ? t.row_scales[0] : 0.0f;
-                codec_vec_dot_fn want_fn = level == 2 && codec_vec_dot_avx512[c]  ? codec_vec_dot_avx512[c]
+                codec_vec_dot_fn own = tr->vec_dot_at_level && level ? tr->vec_dot_at_level(level) : NULL;
+                codec_vec_dot_fn want_fn = own                                    ? own
+                                           : level == 2 && codec_vec_dot_avx512[c] ? codec_vec_dot_avx512[c]
                                            : level >= 1 && codec_vec_dot_avx2[c] ? codec_vec_dot_avx2[c]
                                                                                  : tr->vec_dot_ref;
                 ck_assert_msg(codec_vec_dot_for((codec_id)c) == want_fn, "%s level %d: wrong kernel", tr->name, level);
@@ -587,6 +597,7 @@ START_TEST(test_bits_per_weight) {
             [CODEC_FP32] = 32,           [CODEC_BF16] = 16,           [CODEC_F16] = 16,
             [CODEC_QINS] = 16 + 32 / c,  [CODEC_QINS8] = 8 + 32 / c,  [CODEC_QINS_COMPUTE] = 16 + 32 / c,
             [CODEC_INT8] = 8 + 32 / c,   [CODEC_Q8_0] = blocks * 34 * 8 / c, [CODEC_Q4_0] = blocks * 18 * 8 / c,
+            [CODEC_LOG8] = 8 + 32 / c,
         };
         if (cols % 32 == 0) {
             ck_assert_double_eq_tol(want[CODEC_Q8_0], 8.5, 1e-12);
@@ -630,7 +641,7 @@ START_TEST(test_nan_inf_rejected) {
     codec_tensor_free(&t);
     /* bad shapes */
     ck_assert_int_eq(codec_tensor_init(&t, CODEC_QINS, 0, 0, 4, 0), QB_ERR_INPUT);
-    ck_assert_int_eq(codec_tensor_init(&t, CODEC_INT8, 1, 2, 4, 1.0f), QB_ERR_INPUT); /* scale=tensor on int8 */
+    ck_assert_int_eq(codec_tensor_init(&t, CODEC_INT8, &k_per_tensor, 2, 4, 1.0f), QB_ERR_INPUT); /* scale=tensor on int8 */
 }
 END_TEST
 
@@ -752,12 +763,314 @@ START_TEST(test_bf16_lossless_on_bf16_model) {
 }
 END_TEST
 
+/* ---- the literal readings of the claim's formula: round=floor, scale=N ---- */
+
+START_TEST(test_qins_variant_specs) {
+    CodecSpec s;
+    char buf[128];
+    ck_assert_int_eq(codec_spec_parse("qins:scale=256", &s), QB_OK);
+    ck_assert_int_eq(s.params.scale, CODEC_SCALE_CONST);
+    ck_assert_float_eq(s.params.scale_const, 256.0f);
+    ck_assert_int_eq(s.params.round, CODEC_ROUND_NEAREST);
+    codec_spec_format(&s, buf, sizeof buf);
+    ck_assert_str_eq(buf, "qins:scale=256,apply=attn+mlp");
+    ck_assert_int_eq(codec_spec_parse("qins8:round=floor,scale=0.5,apply=mlp", &s), QB_OK);
+    ck_assert_int_eq(s.id, CODEC_QINS8);
+    ck_assert_int_eq(s.params.round, CODEC_ROUND_FLOOR);
+    ck_assert_float_eq(s.params.scale_const, 0.5f);
+    codec_spec_format(&s, buf, sizeof buf);
+    ck_assert_str_eq(buf, "qins8:scale=0.5,round=floor,apply=mlp");
+    ck_assert_int_eq(codec_spec_parse("qins:round=round", &s), QB_OK);
+    ck_assert_int_eq(s.params.round, CODEC_ROUND_NEAREST);
+    codec_spec_format(&s, buf, sizeof buf);
+    ck_assert_str_eq(buf, "qins:scale=row,apply=attn+mlp"); /* the default keeps the old canonical text */
+    static const char *const variants[] = {"qins:round=floor", "qins:scale=1e2,round=floor", "qins-compute:scale=tensor,round=floor",
+                                           "qins8:scale=3.25"};
+    for (size_t i = 0; i < sizeof variants / sizeof *variants; i++) {
+        CodecSpec a, b;
+        ck_assert_msg(codec_spec_parse(variants[i], &a) == QB_OK, "%s: %s", variants[i], qb_last_error());
+        codec_spec_format(&a, buf, sizeof buf);
+        ck_assert_msg(codec_spec_parse(buf, &b) == QB_OK, "%s: %s", buf, qb_last_error());
+        ck_assert_int_eq(b.params.scale, a.params.scale);
+        ck_assert_int_eq(b.params.round, a.params.round);
+        ck_assert_float_eq(b.params.scale_const, a.params.scale_const);
+    }
+    static const struct {
+        const char *spec, *word;
+    } bad[] = {
+        {"qins:scale=0", "number > 0"},   {"qins:scale=-2", "number > 0"}, {"qins:scale=inf", "number > 0"},
+        {"qins:scale=nan", "number > 0"}, {"qins:scale=2x", "number > 0"}, {"qins:round=ceil", "round or floor"},
+        {"int8:round=floor", "round= applies only to qins"}, {"q8_0:scale=256", "scale= applies only"},
+        {"qins:round=floor,round=round", "twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(codec_spec_parse(bad[i].spec, &s) == QB_ERR_INPUT, "'%s' parsed", bad[i].spec);
+        ck_assert_msg(strstr(qb_last_error(), bad[i].word), "'%s': message '%s' lacks '%s'", bad[i].spec, qb_last_error(),
+                      bad[i].word);
+    }
+    /* the options are refused at the storage level too, for a codec without them */
+    CodedTensor t;
+    const CodecParams fl = {.round = CODEC_ROUND_FLOOR};
+    ck_assert_int_eq(codec_tensor_init(&t, CODEC_INT8, &fl, 2, 4, 0), QB_ERR_INPUT);
+}
+END_TEST
+
+/* The claim's worked example, with its one global scale of 256: stored=1 → 256.0, stored=128 → 2.0,
+ * stored=255 → 1.004 — encoded from those magnitudes and decoded back. */
+START_TEST(test_qins_claim_example) {
+    const CodecParams p = {.scale = CODEC_SCALE_CONST, .scale_const = 256.0f};
+    const float w[4] = {256.0f, -2.0f, 256.0f / 255.0f, 0.001f};
+    const uint8_t want_stored[4] = {1, 128, 255, 255}; /* 0.001 < 256/255: clamped to 255 */
+    CodedTensor t = encode_p(CODEC_QINS, &p, 1, 4, w);
+    ck_assert_float_eq(t.row_scales[0], 256.0f);
+    for (int i = 0; i < 4; i++) ck_assert_msg(t.codes[2 * i] == want_stored[i], "stored %d: %u", i, t.codes[2 * i]);
+    float d[4];
+    codec_decode_row(&t, 0, d);
+    ck_assert_float_eq(d[0], 256.0f);
+    ck_assert_float_eq(d[1], -2.0f);
+    ck_assert_float_eq_tol(d[2], 1.004f, 5e-4f); /* the claim rounds 256/255 = 1.00392 to 1.004 */
+    ck_assert_float_eq(d[3], 256.0f / 255.0f);   /* every |w| below 1.004 decodes to 1.004 under scale 256 */
+    codec_tensor_free(&t);
+    /* a weight above the constant scale clamps to stored = 1 (no error: the literal formula clips) */
+    const float big[2] = {1000.0f, 0.5f};
+    t = encode_p(CODEC_QINS, &p, 1, 2, big);
+    ck_assert_uint_eq(t.codes[0], 1);
+    ck_assert_uint_eq(t.codes[2], 255);
+    codec_tensor_free(&t);
+}
+END_TEST
+
+/* Floor (the uint8 cast) against round on hand-made values, scale = row max = 1. */
+START_TEST(test_qins_floor_vs_round) {
+    static const struct {
+        float w;
+        uint8_t rnd, flr;
+    } cases[] = {
+        {1.0f, 1, 1},     /* the row max */
+        {0.7f, 1, 1},     /* 1.43 */
+        {0.6f, 2, 1},     /* 1.67: round up, floor down — decodes to 0.5 vs 1.0 */
+        {0.4f, 3, 2},     /* 2.5: the tie rounds away from zero */
+        {0.3f, 3, 3},     /* 3.33 */
+        {0.01f, 100, 100}, /* 1/0.01 = 100.000001 in f32 */
+        {0.0041f, 244, 243}, /* 243.9 */
+        {0.001f, 255, 255}, /* clamped */
+        {0.0f, 255, 255},
+    };
+    float w[9];
+    for (int i = 0; i < 9; i++) {
+        w[i] = cases[i].w * (i & 1 ? -1.0f : 1.0f);
+        ck_assert_uint_eq(codec_qins_code(cases[i].w, 1.0f, 255), cases[i].rnd);
+        ck_assert_uint_eq(codec_qins_code_floor(cases[i].w, 1.0f, 255), cases[i].flr);
+    }
+    ck_assert_uint_eq(codec_qins_code_floor(1.0f, 126.99f, 127), 126);
+    ck_assert_uint_eq(codec_qins_code_floor(1e-45f, 1.0f, 127), 127);
+    ck_assert_uint_eq(codec_qins_code_floor(3.0f, 2.0f, 255), 1);
+    const CodecParams fl = {.round = CODEC_ROUND_FLOOR};
+    CodedTensor r = encode_p(CODEC_QINS, NULL, 1, 9, w), f = encode_p(CODEC_QINS, &fl, 1, 9, w);
+    CodedTensor f8 = encode_p(CODEC_QINS8, &fl, 1, 9, w);
+    for (int i = 0; i < 9; i++) {
+        ck_assert_msg(r.codes[2 * i] == cases[i].rnd, "round %d: %u", i, r.codes[2 * i]);
+        ck_assert_msg(f.codes[2 * i] == cases[i].flr, "floor %d: %u", i, f.codes[2 * i]);
+        ck_assert_uint_eq(f8.codes[i] & 0x7f, codec_qins_code_floor(cases[i].w, 1.0f, 127));
+    }
+    /* floor never decodes to a smaller magnitude than round: truncating the code inflates |w| */
+    float dr[9], df[9];
+    codec_decode_row(&r, 0, dr);
+    codec_decode_row(&f, 0, df);
+    for (int i = 0; i < 9; i++) ck_assert_msg(fabsf(df[i]) >= fabsf(dr[i]), "%d: floor %g < round %g", i, df[i], dr[i]);
+    ck_assert_float_eq(df[2], 1.0f); /* 0.6 → floor code 1 → 1.0 (round: code 2 → 0.5) */
+    ck_assert_float_eq(dr[2], 0.5f);
+    codec_tensor_free(&r), codec_tensor_free(&f), codec_tensor_free(&f8);
+}
+END_TEST
+
+/* Every variant spec × every SIMD level: codes as defined, products as the reference (the variants change
+ * only the encoder, so every kernel must serve them unchanged). */
+START_TEST(test_qins_variants_all_levels) {
+    static const char *const specs[] = {"qins:round=floor", "qins:scale=256", "qins:scale=tensor,round=floor",
+                                        "qins8:round=floor", "qins8:scale=256", "qins-compute:round=floor",
+                                        "qins-compute:scale=256"};
+    const int64_t rows = 23, cols = 100;
+    float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * 3 * cols);
+    float *o = malloc(sizeof(float) * 3 * rows), *oref = malloc(sizeof(float) * 3 * rows);
+    for (int64_t i = 0; i < rows * cols; i++) w[i] = 30.0f * rng_f(); /* spans the codes under scale 256 too */
+    f_random(x, 3 * cols);
+    int top = codec_set_simd(99);
+    for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
+        CodecSpec s;
+        ck_assert_int_eq(codec_spec_parse(specs[k], &s), QB_OK);
+        CodedTensor t = encode_p(s.id, &s.params, rows, cols, w);
+        const int maxc = s.id == CODEC_QINS8 ? 127 : 255;
+        float tmax = 0;
+        for (int64_t i = 0; i < rows * cols; i++) tmax = fmaxf(tmax, fabsf(w[i]));
+        int distinct[256] = {0}, nd = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            float rmax = 0;
+            for (int64_t i = 0; i < cols; i++) rmax = fmaxf(rmax, fabsf(w[r * cols + i]));
+            float scale = s.params.scale == CODEC_SCALE_CONST ? s.params.scale_const
+                          : s.params.scale == CODEC_SCALE_TENSOR ? tmax : rmax;
+            ck_assert_float_eq(t.row_scales[r], scale);
+            for (int64_t i = 0; i < cols; i++) {
+                float a = fabsf(w[r * cols + i]);
+                int want = s.params.round == CODEC_ROUND_FLOOR ? codec_qins_code_floor(a, scale, maxc)
+                                                               : codec_qins_code(a, scale, maxc);
+                int got = t.traits->stored_code(t.codes + (size_t)r * t.row_stride, i);
+                ck_assert_msg(got == want, "%s row %lld col %lld: code %d want %d", specs[k], (long long)r, (long long)i,
+                              got, want);
+                if (!distinct[got]++) nd++;
+            }
+        }
+        ck_assert_msg(nd > 20, "%s: only %d distinct codes: the test weights do not exercise the code", specs[k], nd);
+        for (int level = 0; level <= top; level++) {
+            codec_set_simd(level);
+            codec_matmul(o, &t, x, 3, 2);
+            codec_matmul_ref(oref, &t, x, 3);
+            for (int64_t i = 0; i < 3 * rows; i++) {
+                double mag = t.traits->codes_activations ? qc_mag(&t, i % rows, x + (i / rows) * cols) : 0;
+                if (!t.traits->codes_activations) {
+                    float d[100];
+                    codec_decode_row(&t, i % rows, d);
+                    dd_dot(d, x + (i / rows) * cols, cols, &mag);
+                }
+                ck_assert_msg(fabs((double)o[i] - oref[i]) <= TOL_DOT * mag + 1e-30, "%s level %d out %lld: %.9g vs %.9g",
+                              specs[k], level, (long long)i, o[i], oref[i]);
+            }
+        }
+        codec_tensor_free(&t);
+    }
+    codec_set_simd(99);
+    free(w), free(x), free(o), free(oref);
+}
+END_TEST
+
+/* The spec's options reach the coded tensors of a loaded model (and only the groups it applies to). */
+START_TEST(test_variant_reaches_model) {
+    Model m;
+    ModelOptions mo = {.codec = "qins:scale=256,round=floor", .threads = 1, .ctx = 16};
+    ck_assert_msg(model_load("tests/fixtures/phi3-tiny", &mo, &m) == QB_OK, "%s", qb_last_error());
+    ck_assert_int_eq(m.w.layers[0].qkv.id, CODEC_QINS);
+    ck_assert_float_eq(m.w.layers[0].qkv.row_scales[0], 256.0f);
+    ck_assert_int_eq(m.w.layers[0].down.params.round, CODEC_ROUND_FLOOR);
+    ck_assert_int_eq(m.w.embed.id, CODEC_FP32); /* not in apply= */
+    ck_assert_int_eq(m.w.embed.params.scale, CODEC_SCALE_ROW);
+    model_free(&m);
+}
+END_TEST
+
+/* ---- log8: what the idea would need ---- */
+
+float codec_log8_level(int c); /* engine/codec_log8.c: the level table, for this test */
+
+START_TEST(test_log8_levels_and_codes) {
+    ck_assert_float_eq(codec_log8_level(0), 0.0f);
+    ck_assert_float_eq(codec_log8_level(127), 1.0f);
+    for (int c = 1; c < 128; c++) {
+        double want = pow(255.0, (c - 127) / 126.0);
+        float got = codec_log8_level(c);
+        ck_assert_msg(fabs(got - want) <= 0x1p-23 * want, "level %d: %a vs pow %a", c, got, want);
+        ck_assert_msg(got > codec_log8_level(c - 1), "levels not increasing at %d", c);
+    }
+    ck_assert_float_eq_tol(codec_log8_level(1), 1.0f / 255.0f, 1e-9f); /* the bottom of qins's range */
+    /* by hand, S = 1: 0.5 lies between levels 111 (0.49477) and 112 (0.51703) → 111; 0.001 is below half of
+     * level 1 (1/255) → 0, an exact zero (qins would decode it as 1/255) */
+    const float w[6] = {1.0f, -0.5f, 0.0f, 1.0f / 255.0f, 0.001f, -0.002f};
+    const uint8_t want[6] = {127, 0x80 | 111, 0, 1, 0, 0x80 | 1};
+    CodedTensor t = encode(CODEC_LOG8, 0, 1, 6, w);
+    ck_assert_float_eq(t.row_scales[0], 1.0f);
+    for (int i = 0; i < 6; i++) ck_assert_msg(t.codes[i] == want[i], "log8 byte %d: %#x want %#x", i, t.codes[i], want[i]);
+    float d[6];
+    codec_decode_row(&t, 0, d);
+    ck_assert_float_eq(d[1], -codec_log8_level(111));
+    ck_assert_float_eq(d[4], 0.0f);
+    codec_tensor_free(&t);
+}
+END_TEST
+
+/* The reason the claim's code fails, and what would work: on Gaussian weights (the shape of trained
+ * projection weights) the harmonic QINS levels err most where most of a row's norm lives. Measured here
+ * (64 rows × 3072, σ = 0.02, row scales): relative RMS error qins 0.1577, qins8 0.1577, log8 0.01268 —
+ * 12.4× lower at the same 8 bits of code (int8 0.0083 for scale). The issue's "~25×" is not what this
+ * layout gives; the assertion keeps a margin below the measured 12.4×. */
+START_TEST(test_log8_vs_qins_gaussian) {
+    const int64_t rows = 64, cols = 3072;
+    float *w = malloc(sizeof(float) * rows * cols);
+    uint64_t st = 0x12345678abcdefull;
+    for (int64_t i = 0; i < rows * cols; i++) { /* Box–Muller on a xorshift */
+        double u[2];
+        for (int k = 0; k < 2; k++) {
+            st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+            u[k] = ((double)(st >> 11) + 0.5) / 9007199254740992.0;
+        }
+        w[i] = 0.02f * (float)(sqrt(-2 * log(u[0])) * cos(2 * M_PI * u[1]));
+    }
+    double rms[CODEC_COUNT];
+    const codec_id ids[] = {CODEC_QINS, CODEC_QINS8, CODEC_LOG8};
+    for (int k = 0; k < 3; k++) {
+        CodedTensor t = encode(ids[k], 0, rows, cols, w);
+        CodecStats cs;
+        codec_stats_init(&cs);
+        ck_assert_int_eq(codec_stats_add(&cs, &t, w), QB_OK);
+        rms[ids[k]] = codec_stats_rel_rms(&cs);
+        printf("Gaussian 64x3072: %s relative RMS error %.5f\n", codec_name(ids[k]), rms[ids[k]]);
+        codec_tensor_free(&t);
+    }
+    ck_assert_msg(rms[CODEC_QINS] / rms[CODEC_LOG8] > 10.0, "qins/log8 RMS ratio %.2f", rms[CODEC_QINS] / rms[CODEC_LOG8]);
+    ck_assert_msg(rms[CODEC_QINS8] / rms[CODEC_LOG8] > 10.0, "qins8/log8 RMS ratio %.2f", rms[CODEC_QINS8] / rms[CODEC_LOG8]);
+    /* a 4.5% step uniform in log: relative error ≈ 4.5%/√12 ≈ 1.3% */
+    ck_assert_msg(rms[CODEC_LOG8] < 0.015, "log8 RMS %.4f", rms[CODEC_LOG8]);
+    free(w);
+}
+END_TEST
+
+/* codec_stats on hand-made rows: the numbers the codec command and the claims table print. */
+START_TEST(test_codec_stats) {
+    /* qins, S = 1: codes 1, 250, 222, 2 → two of four above 200; four distinct (stored, sign) symbols → 2 bits
+     * + one f32 scale per 4-weight row (8 bits/weight) */
+    const float w[8] = {1.0f, 0.004f, -0.0045f, 0.5f, 1.0f, 0.004f, -0.0045f, 0.5f};
+    CodedTensor t = encode(CODEC_QINS, 0, 2, 4, w);
+    CodecStats cs;
+    codec_stats_init(&cs);
+    ck_assert_int_eq(codec_stats_add(&cs, &t, w), QB_OK);
+    ck_assert_double_eq_tol(codec_stats_sparse_frac(&cs), 0.5, 1e-12);
+    ck_assert_double_eq_tol(codec_stats_entropy_bits(&cs), 2.0 + 32.0 / 4, 1e-12);
+    ck_assert_double_eq_tol(codec_tensor_entropy(&t), 10.0, 1e-12);
+    /* errors: 1/250 = 0.004 exact-ish, 1/222 vs 0.0045, 1/2 exact */
+    double e1 = fabs((double)(1.0f / 250.0f) - (double)0.004f) / (double)0.004f;
+    double e2 = fabs((double)(1.0f / 222.0f) - (double)0.0045f) / (double)0.0045f;
+    ck_assert_double_eq_tol(codec_stats_mean_rel(&cs), (e1 + e2) / 4, 1e-9);
+    ck_assert_double_eq_tol(codec_stats_bits(&cs), 16 + 32.0 / 4, 1e-12);
+    codec_tensor_free(&t);
+    /* fp32: no symbols → entropy not computed; no magnitude codes → sparsity NaN; exact → zero error */
+    t = encode(CODEC_FP32, 0, 2, 4, w);
+    codec_stats_init(&cs);
+    ck_assert_int_eq(codec_stats_add(&cs, &t, w), QB_OK);
+    ck_assert(isnan(codec_stats_entropy_bits(&cs)));
+    ck_assert(isnan(codec_stats_sparse_frac(&cs)));
+    ck_assert_double_eq(codec_stats_rel_rms(&cs), 0.0);
+    codec_tensor_free(&t);
+    /* q4_0: one block of 32 with 16 distinct nibbles used twice each → 4 bits + 16/32 for the f16 d */
+    float q[32];
+    for (int i = 0; i < 32; i++) q[i] = (float)(i % 16) - 8.0f;
+    t = encode(CODEC_Q4_0, 0, 1, 32, q);
+    ck_assert_double_eq_tol(codec_tensor_entropy(&t), 4.0 + 16.0 / 32, 1e-12);
+    codec_tensor_free(&t);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("codec");
     TCase *tc = tcase_create("codec");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_spec_parse);
     tcase_add_test(tc, test_qins_code);
+    tcase_add_test(tc, test_qins_variant_specs);
+    tcase_add_test(tc, test_qins_claim_example);
+    tcase_add_test(tc, test_qins_floor_vs_round);
+    tcase_add_test(tc, test_qins_variants_all_levels);
+    tcase_add_test(tc, test_variant_reaches_model);
+    tcase_add_test(tc, test_log8_levels_and_codes);
+    tcase_add_test(tc, test_log8_vs_qins_gaussian);
+    tcase_add_test(tc, test_codec_stats);
     tcase_add_test(tc, test_q8_0_exact);
     tcase_add_test(tc, test_q4_0_exact);
     tcase_add_test(tc, test_f16_matches_f16c);

@@ -170,7 +170,7 @@ static const struct {
     {"{not json", "not valid JSON"},
     {"[1,2,3]", "not a JSON object"},
     {GOOD_CONFIG_PREFIX GOOD_CONFIG_REST, "num_attention_heads"},                                   /* missing */
-    {GOOD_CONFIG_PREFIX "\"num_attention_heads\":\"six\"," GOOD_CONFIG_REST, "must be an integer"}, /* wrong type */
+    {GOOD_CONFIG_PREFIX "\"num_attention_heads\":\"six\"," GOOD_CONFIG_REST, "expected an integer"}, /* wrong type */
     {GOOD_CONFIG_PREFIX "\"num_attention_heads\":5," GOOD_CONFIG_REST, "not divisible"},            /* 96 % 5 */
     {GOOD_CONFIG_PREFIX "\"num_attention_heads\":6,\"hidden_act\":\"gelu\"," GOOD_CONFIG_REST, "silu"},
     {GOOD_CONFIG_PREFIX "\"num_attention_heads\":6,\"rope_scaling\":{\"type\":\"yarn\"}," GOOD_CONFIG_REST, "yarn"},

@@ -100,6 +100,19 @@ START_TEST(test_passes) {
     ck_assert_ptr_nonnull(strstr(out_text, "bits_per_weight"));
     ck_assert_ptr_nonnull(strstr(out_text, "gate: passed: all 10 checks"));
     ck_assert_ptr_null(strstr(out_text, "FAIL"));
+    /* random ids: without the ΔPPL threshold it passes, the exact cell checked on same-top instead of ΔPPL */
+    for (int i = 0; i < 2; i++) {
+        snprintf(r[i].ppl_kind, sizeof r[i].ppl_kind, "random_ids");
+        r[i].delta_ppl = NAN;
+    }
+    r[0].same_top = 1.0;
+    make_results("ids.h5", r, 2);
+    write_text("ids.json", "{\"cells\": [{\"model\": \"phi3-tiny\", \"codec\": \"fp32\", \"exact\": true},\n"
+                           " {\"model\": \"phi3-tiny\", \"codec\": \"qins\", \"kv\": \"f32\", \"max_kl_mean\": 0.02}]}\n");
+    rc = gate("ids.h5", "ids.json");
+    ck_assert_msg(rc == 0, "exit %d\n%s%s", rc, out_text, err_text);
+    ck_assert_ptr_nonnull(strstr(out_text, "same_top"));
+    ck_assert_ptr_null(strstr(out_text, "delta_ppl"));
 }
 END_TEST
 
@@ -119,13 +132,20 @@ static void lossy_fp32(SummaryRow *r) { r->kl_mean = 1e-15; }
 static void fp32_flip(SummaryRow *r) { r->tf_agreement = 0.999; }
 static void bits_off(SummaryRow *r) { r->bits_per_weight_linear += 1e-6; } /* e.g. a lost row scale */
 static void failed(SummaryRow *r) { snprintf(r->status, sizeof r->status, "failed: killed by signal 9"); }
+/* random-id corpus: no perplexity, so a ΔPPL threshold is an error and exactness is checked on same-top */
+static void ids_ppl_threshold(SummaryRow *r) { snprintf(r->ppl_kind, sizeof r->ppl_kind, "random_ids"); }
+static void ids_exact_flip(SummaryRow *r) {
+    snprintf(r->ppl_kind, sizeof r->ppl_kind, "random_ids");
+    r->same_top = 0.999;
+}
 static void renamed(SummaryRow *r) { snprintf(r->codec, sizeof r->codec, "qins8"); } /* missing + unlisted */
 
 static const Breakage breakages[] = {
     {"match_rate", 1, low_match},   {"tf_agreement", 1, low_tf}, {"kl_mean", 1, high_kl},
     {"delta_ppl", 1, high_dppl},    {"kl_mean", 1, nan_kl},      {"kl_mean", 0, lossy_fp32},
     {"tf_agreement", 0, fp32_flip}, {"bits_per_weight", 1, bits_off}, {"status", 1, failed},
-    {"present", 1, renamed},        {"thresholds", 1, renamed},
+    {"present", 1, renamed},        {"thresholds", 1, renamed},  {"delta_ppl", 1, ids_ppl_threshold},
+    {"same_top", 0, ids_exact_flip},
 };
 
 START_TEST(test_fails_and_names_check) {

@@ -5,6 +5,7 @@
 #include <check.h>
 
 #include "cli_run.h"
+#include "h5_results.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,132 @@ START_TEST(test_report) {
 }
 END_TEST
 
+
+/* ---- docs/results.md agrees with a real results file ---- */
+
+static char *docs_text(void) {
+    FILE *f = fopen("docs/results.md", "r");
+    ck_assert_ptr_nonnull(f);
+    static char t[1 << 17];
+    size_t n = fread(t, 1, sizeof t - 1, f);
+    t[n] = 0;
+    fclose(f);
+    return t;
+}
+
+static int documented(const char *docs, const char *name) {
+    char q[256];
+    snprintf(q, sizeof q, "`%s`", name);
+    if (strstr(docs, q)) return 1;
+    snprintf(q, sizeof q, "`/%s`", name);
+    return strstr(docs, q) != NULL;
+}
+
+typedef struct {
+    const char *docs;
+    char missing[4096];
+} Walk;
+
+/* The documented name of an object: /models/<label>/x → x, /cells/<cell>/g/x → g/x, /x → x. */
+static const char *generic(const char *path) {
+    if (!strncmp(path, "models/", 7) || !strncmp(path, "cells/", 6)) {
+        const char *p = strchr(strchr(path, '/') + 1, '/');
+        return p ? p + 1 : NULL; /* NULL: the per-model / per-cell group itself */
+    }
+    return path;
+}
+
+static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
+    (void)loc, (void)info;
+    Walk *w = data;
+    if (!documented(w->docs, name) && strlen(w->missing) + strlen(name) + 4 < sizeof w->missing)
+        strcat(strcat(w->missing, " @"), name);
+    return 0;
+}
+
+static herr_t obj_cb(hid_t o, const char *path, const H5O_info_t *info, void *data) {
+    Walk *w = data;
+    hid_t obj = H5Oopen(o, path, H5P_DEFAULT);
+    ck_assert(obj >= 0);
+    H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, attr_cb, w);
+    H5Oclose(obj);
+    const char *g = strcmp(path, ".") ? generic(path) : NULL;
+    if (info->type == H5O_TYPE_DATASET && g && !documented(w->docs, g) && strlen(w->missing) + strlen(g) + 4 < sizeof w->missing)
+        strcat(strcat(w->missing, " /"), g);
+    return 0;
+}
+
+/* Every attribute and dataset of a real file is documented; /summary_fields is the field table; the docs'
+ * /summary table lists exactly those fields, each with the unit the file gives it. */
+START_TEST(test_docs_agree_with_file) {
+    const char *docs = docs_text();
+    hid_t f = H5Fopen(results, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert(f >= 0);
+    Walk w = {docs, ""};
+    ck_assert(H5Ovisit(f, H5_INDEX_NAME, H5_ITER_NATIVE, obj_cb, &w) >= 0);
+    ck_assert_msg(!w.missing[0], "docs/results.md does not document:%s", w.missing);
+
+    int nf;
+    const H5rField *fl = h5r_summary_fields(&nf);
+    typedef struct {
+        char name[32], kind[2], units[16], description[192];
+    } FieldRow;
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(FieldRow)), s32 = H5Tcopy(H5T_C_S1), s2 = H5Tcopy(H5T_C_S1),
+          s16 = H5Tcopy(H5T_C_S1), s192 = H5Tcopy(H5T_C_S1);
+    H5Tset_size(s32, 32), H5Tset_size(s2, 2), H5Tset_size(s16, 16), H5Tset_size(s192, 192);
+    /* HDF5 does not convert between character sets: the file's strings are UTF-8 */
+    H5Tset_cset(s32, H5T_CSET_UTF8), H5Tset_cset(s2, H5T_CSET_UTF8), H5Tset_cset(s16, H5T_CSET_UTF8),
+        H5Tset_cset(s192, H5T_CSET_UTF8);
+    H5Tinsert(t, "name", offsetof(FieldRow, name), s32);
+    H5Tinsert(t, "kind", offsetof(FieldRow, kind), s2);
+    H5Tinsert(t, "units", offsetof(FieldRow, units), s16);
+    H5Tinsert(t, "description", offsetof(FieldRow, description), s192);
+    FieldRow *rows = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(h5r_read(f, "summary_fields", t, (void **)&rows, &n), QB_OK);
+    ck_assert_int_eq((int)n, nf);
+    for (int i = 0; i < nf; i++) {
+        ck_assert_str_eq(rows[i].name, fl[i].name);
+        ck_assert_str_eq(rows[i].units, fl[i].units);
+        ck_assert_msg(strlen(rows[i].description) > 10, "%s: no description", rows[i].name);
+    }
+    free(rows);
+    hid_t ts[] = {t, s32, s2, s16, s192};
+    for (int i = 0; i < 5; i++) H5Tclose(ts[i]);
+    H5Fclose(f);
+
+    /* the docs' /summary table: first column `name` (+`_lo`, `_hi`), second the unit ("—" for none) */
+    const char *sec = strstr(docs, "## `/summary`");
+    ck_assert_ptr_nonnull(sec);
+    const char *end = strstr(sec + 3, "\n## ");
+    int seen[256] = {0}, listed = 0;
+    for (const char *l = strstr(sec, "\n| `"); l && (!end || l < end); l = strstr(l + 1, "\n| `")) {
+        const char *bar = strchr(l + 3, '|'), *bar2 = bar ? strchr(bar + 1, '|') : NULL;
+        ck_assert(bar && bar2);
+        char unit[32];
+        snprintf(unit, sizeof unit, "%.*s", (int)(bar2 - bar - 3), bar + 2);
+        char base[200] = "";
+        for (const char *q = strchr(l + 1, '`'); q && q < bar; q = strchr(q + 1, '`')) {
+            const char *e = strchr(q + 1, '`');
+            char name[200];
+            snprintf(name, sizeof name, "%s%.*s", q[1] == '_' ? base : "", (int)(e - q - 1), q + 1);
+            if (q[1] != '_') snprintf(base, sizeof base, "%s", name);
+            int k = -1;
+            for (int i = 0; i < nf && k < 0; i++)
+                if (!strcmp(fl[i].name, name)) k = i;
+            ck_assert_msg(k >= 0, "docs/results.md lists '%s', which /summary does not have", name);
+            ck_assert_msg(!strcmp(unit, fl[k].units[0] ? fl[k].units : "—"), "%s: docs say unit '%s', the file '%s'",
+                          name, unit, fl[k].units);
+            seen[k] = 1;
+            listed++;
+            q = e;
+        }
+    }
+    for (int i = 0; i < nf; i++) ck_assert_msg(seen[i], "docs/results.md does not list /summary field %s", fl[i].name);
+    ck_assert_int_eq(listed, nf);
+}
+END_TEST
+
 static Suite *plot_suite(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("plot");
@@ -135,6 +262,7 @@ static Suite *plot_suite(void) {
     tcase_add_test(tc, test_plot_writes_every_chart);
     tcase_add_test(tc, test_plot_errors);
     tcase_add_test(tc, test_report);
+    tcase_add_test(tc, test_docs_agree_with_file);
     suite_add_tcase(s, tc);
     return s;
 }

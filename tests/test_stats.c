@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cell_stats.h"
 #include "expconfig.h"
 #include "run_cell.h"
 #include "stats.h"
@@ -150,7 +151,7 @@ START_TEST(config_strict) {
     expect_error("{\"name\":\"x\",\"models\":[{\"label\":\"m\",\"path\":\"p\"}],\"codecs\":[\"fp32\"],\"color\":1,\"speed\":{}}",
                  "color: unknown key");
     expect_error("{\"name\":\"x\",\"models\":[],\"codecs\":[\"fp32\"]}", "models");
-    expect_error("{\"name\":\"x\",", "invalid JSON");
+    expect_error("{\"name\":\"x\",", "not valid JSON");
     expect_error("{\"name\":\"x\",\"models\":[{\"label\":\"m\",\"path\":\"p\"}],\"codecs\":[\"fp32\"],"
                  "\"perplexity\":{\"corpus\":\"a\",\"corpus_ids\":\"b\",\"window\":8}}",
                  "exactly one of corpus, corpus_ids");
@@ -167,6 +168,99 @@ START_TEST(config_strict) {
 }
 END_TEST
 
+
+/* Windows whose reference perplexity differs by e^9 between easy and hard ones, the codec better on both (by
+ * 0.1 nat/token on easy windows, 1 nat/token on hard ones): a resample heavy in hard windows has a large
+ * negative absolute ΔPPL and a large reference PPL of its own. The old interval (absolute bounds divided by
+ * the full-sample reference PPL) then crosses −100%; the relative statistic bootstrapped as itself cannot. */
+START_TEST(relative_dppl_interval_valid) {
+    enum { NW = 20, TOK = 10 };
+    double a[NW], b[NW], cnt[NW];
+    for (int i = 0; i < NW; i++) {
+        int hard = i % 2;
+        b[i] = TOK * (hard ? 10.0 : 1.0);
+        a[i] = TOK * (hard ? 9.0 : 0.9);
+        cnt[i] = TOK;
+    }
+    double sa = 0, sb = 0, sn = 0;
+    for (int i = 0; i < NW; i++) sa += a[i], sb += b[i], sn += cnt[i];
+    double est = expm1((sa - sb) / sn), ref_ppl = exp(sb / sn);
+    stats_dppl_ctx dc = {a, b, cnt};
+    uint32_t all1[NW];
+    for (int i = 0; i < NW; i++) all1[i] = 1;
+    ck_assert_double_eq_tol(stats_dppl_rel_fn(all1, NW, &dc), est, 1e-15);
+    double lo, hi, alo, ahi;
+    ck_assert_int_eq(stats_bootstrap(NW, 2000, 11, stats_dppl_rel_fn, &dc, &lo, &hi), QB_OK);
+    ck_assert_int_eq(stats_bootstrap(NW, 2000, 11, stats_dppl_fn, &dc, &alo, &ahi), QB_OK);
+    printf("relative ΔPPL %.2f%% [%.2f%%, %.2f%%]; old method [%.2f%%, %.2f%%]\n", 100 * est, 100 * lo, 100 * hi,
+           100 * alo / ref_ppl, 100 * ahi / ref_ppl);
+    ck_assert(lo > -1.0 && lo <= est && est <= hi && hi < 0);
+    /* the data is a real test: the old interval is impossible on it */
+    ck_assert(alo / ref_ppl < -1.0);
+    /* every resample lies between the easy and the hard windows' own changes */
+    ck_assert(lo >= expm1(-1.0) && hi <= expm1(-0.1));
+}
+END_TEST
+
+START_TEST(wilson_interval) {
+    double lo, hi;
+    /* 8 of 8: the lower bound is n / (n + z²) exactly */
+    stats_wilson(8, 8, &lo, &hi);
+    ck_assert_double_eq_tol(lo, 8 / (8 + 1.959963984540054 * 1.959963984540054), 1e-12);
+    ck_assert(hi == 1.0);
+    stats_wilson(0, 8, &lo, &hi);
+    ck_assert(lo == 0.0);
+    ck_assert_double_eq_tol(hi, 1 - 8 / (8 + 1.959963984540054 * 1.959963984540054), 1e-12);
+    /* 5 of 10: symmetric around 0.5, Wilson's 0.2366..0.7634 */
+    stats_wilson(5, 10, &lo, &hi);
+    ck_assert_double_eq_tol(lo, 0.23659309, 1e-6);
+    ck_assert_double_eq_tol(hi, 0.76340691, 1e-6);
+    stats_wilson(0, 0, &lo, &hi);
+    ck_assert(isnan(lo) && isnan(hi));
+}
+END_TEST
+
+/* The cell statistics on hand-made measurements: first divergence and survival (8 prompts of 10 steps, 3 of
+ * them never diverge), and a random-id corpus leaving perplexity NaN while KL and same-top are measured. */
+START_TEST(cell_stats_greedy_and_ids) {
+    enum { P = 8, T = 10 };
+    int fd[P] = {10, 2, 10, 5, 0, 10, 7, 1};
+    double match[P], agree[P];
+    for (int p = 0; p < P; p++) match[p] = agree[p] = fd[p] / (double)T;
+    float mg[3] = {0.5f, 0.1f, 0.3f};
+    CellGreedy g = {P, T, match, agree, fd, mg, 3};
+    SummaryRow r;
+    h5r_row_init(&r, "m", "c", "f32", 0);
+    ck_assert_int_eq(cell_greedy_stats(&g, 500, 3, &r), QB_OK);
+    ck_assert_double_eq_tol(r.prefix_len_mean, 45.0 / 8, 1e-15);
+    ck_assert(r.prefix_len_mean_lo < r.prefix_len_mean && r.prefix_len_mean < r.prefix_len_mean_hi);
+    ck_assert(r.prefix_len_mean_lo >= 0 && r.prefix_len_mean_hi <= T);
+    ck_assert_double_eq(r.survival_full, 3.0 / 8);
+    ck_assert(r.survival_full_lo > 0 && r.survival_full_lo < 3.0 / 8 && r.survival_full_hi > 3.0 / 8);
+    ck_assert_double_eq_tol(r.flip_margin_median, 0.3, 1e-7);
+    ck_assert_int_eq(r.n_flips, 3);
+
+    enum { NW = 4, N = 12 };
+    double wnll[NW] = {3, 4, 5, 6}, wref[NW] = {3, 3, 3, 3}, wkl[NW] = {0.3, 0.0, 0.6, 0.3}, wcnt[NW] = {3, 3, 3, 3};
+    double kl[N] = {0.1, 0.1, 0.1, 0, 0, 0, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1}, dp[N] = {0};
+    int8_t same[N] = {1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0};
+    CellPpl pp = {NW, N, wnll, wref, wkl, wcnt, kl, dp, same, 1};
+    ck_assert_int_eq(cell_ppl_stats(&pp, 500, 3, &r), QB_OK);
+    ck_assert_str_eq(r.ppl_kind, "random_ids");
+    ck_assert(isnan(r.ppl) && isnan(r.ref_ppl) && isnan(r.delta_ppl) && isnan(r.delta_ppl_rel) &&
+              isnan(r.delta_ppl_rel_lo) && isnan(r.delta_ppl_lo));
+    ck_assert_double_eq_tol(r.kl_mean, 1.2 / 12, 1e-15);
+    ck_assert_double_eq_tol(r.same_top, 8.0 / 12, 1e-15);
+    ck_assert(r.same_top_lo < r.same_top && r.same_top < r.same_top_hi);
+    pp.random_ids = 0;
+    ck_assert_int_eq(cell_ppl_stats(&pp, 500, 3, &r), QB_OK);
+    ck_assert_str_eq(r.ppl_kind, "text");
+    ck_assert_double_eq_tol(r.delta_ppl_rel, expm1(6.0 / 12), 1e-12);
+    ck_assert_double_eq_tol(r.ppl / r.ref_ppl - 1, r.delta_ppl_rel, 1e-12);
+    ck_assert(r.delta_ppl_rel_lo <= r.delta_ppl_rel && r.delta_ppl_rel <= r.delta_ppl_rel_hi);
+}
+END_TEST
+
 static Suite *stats_suite(void) {
     Suite *s = suite_create("stats");
     TCase *tc = tcase_create("core");
@@ -175,6 +269,9 @@ static Suite *stats_suite(void) {
     tcase_add_test(tc, kl_exact);
     tcase_add_test(tc, windows_protocol);
     tcase_add_test(tc, config_strict);
+    tcase_add_test(tc, relative_dppl_interval_valid);
+    tcase_add_test(tc, wilson_interval);
+    tcase_add_test(tc, cell_stats_greedy_and_ids);
     suite_add_tcase(s, tc);
     return s;
 }
