@@ -160,3 +160,40 @@ uint64_t ckpt_data_bytes(const Checkpoint *ck) {
         for (int k = 0; k < ck->files[i].n_tensors; k++) total += ck->files[i].tensors[k].nbytes;
     return total;
 }
+
+/* 1 when the model reads tensor `name` under config c (see ckpt_check_unused). */
+static int tensor_used(const char *name, const Config *c) {
+    static const char *const top[] = {"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"};
+    static const char *const per_layer[] = {"input_layernorm.weight",          "self_attn.qkv_proj.weight",
+                                            "self_attn.o_proj.weight",         "post_attention_layernorm.weight",
+                                            "mlp.gate_up_proj.weight",         "mlp.down_proj.weight",
+                                            "self_attn.rotary_emb.inv_freq"};
+    for (size_t i = 0; i < sizeof top / sizeof *top; i++)
+        if (!strcmp(name, top[i])) return 1;
+    const char *p = "model.layers.";
+    if (strncmp(name, p, strlen(p))) return 0;
+    const char *s = name + strlen(p);
+    long l = 0;
+    int digits = 0;
+    for (; *s >= '0' && *s <= '9' && digits < 9; s++, digits++) l = l * 10 + (*s - '0');
+    if (!digits || *s != '.' || l >= c->n_layers || (digits > 1 && s[-digits] == '0')) return 0;
+    for (size_t i = 0; i < sizeof per_layer / sizeof *per_layer; i++)
+        if (!strcmp(s + 1, per_layer[i])) return 1;
+    return 0;
+}
+
+qb_status ckpt_check_unused(const Checkpoint *ck, const Config *c) {
+    const char *first = NULL;
+    long n = 0;
+    for (int i = 0; i < ck->n_files; i++)
+        for (int k = 0; k < ck->files[i].n_tensors; k++)
+            if (!tensor_used(ck->files[i].tensors[k].name, c)) {
+                if (!first) first = ck->files[i].tensors[k].name;
+                n++;
+            }
+    if (!n) return QB_OK;
+    return qb_errorf(QB_ERR_INPUT,
+                     "%s: the checkpoint holds %ld tensor%s the config does not use (first: %s; config.json has "
+                     "num_hidden_layers = %d): the config does not describe these weights", ck->dir, n,
+                     n == 1 ? "" : "s", first, c->n_layers);
+}

@@ -350,12 +350,21 @@ static float q4_0_dot_ref(const void *row, float rs, const float *x, int64_t n) 
 static int g_cpu_level = -1; /* best level the CPU supports */
 static int g_level = -1;     /* level in effect */
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+/* CPUID.1:ECX.F16C directly: clang's __builtin_cpu_supports does not know "f16c" (gcc's does). */
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 static int cpu_level(void) {
     if (g_cpu_level < 0) {
         int l = 0;
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c())
             l = 1;
         if (l == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
             __builtin_cpu_supports("avx512vl"))

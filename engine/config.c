@@ -67,6 +67,19 @@ static qb_status add_eos(const char *path, const cJSON *obj, Config *c) {
     return QB_OK;
 }
 
+/* bos and eos ids must name rows of the embedding: an eos outside the vocabulary would never stop a
+ * generation (and a bos would index past the table). */
+static qb_status check_ids(const char *path, const Config *c) {
+    if (c->bos_id >= c->vocab)
+        return qb_errorf(QB_ERR_INPUT, "%s: bos_token_id: %d is outside the vocabulary (vocab_size %d)", path, c->bos_id,
+                         c->vocab);
+    for (int i = 0; i < c->n_eos; i++)
+        if (c->eos_ids[i] >= c->vocab)
+            return qb_errorf(QB_ERR_INPUT, "%s: eos_token_id: %d is outside the vocabulary (vocab_size %d)", path,
+                             c->eos_ids[i], c->vocab);
+    return QB_OK;
+}
+
 static qb_status get_factor_list(const char *path, const cJSON *rs, const char *key, int n, float **out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(rs, key);
     if (!v || !cJSON_IsArray(v))
@@ -236,6 +249,7 @@ qb_status config_parse(const char *path, const char *json, Config *c) {
     if (get_bool(path, root, "tie_word_embeddings", &c->tie_embeddings, &st) < 0) goto done;
     if (get_int(path, "", root, "bos_token_id", 0, 0, BIG, &c->bos_id, &st) < 0) goto done;
     if ((st = add_eos(path, root, c))) goto done;
+    if ((st = check_ids(path, c))) goto done;
     const cJSON *td = cJSON_GetObjectItemCaseSensitive(root, "torch_dtype");
     if (!td) td = cJSON_GetObjectItemCaseSensitive(root, "dtype");
     if (td && cJSON_IsString(td)) snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", td->valuestring);
@@ -270,6 +284,7 @@ qb_status config_load(const char *dir, Config *c) {
             st = qb_json_parse(path, json, strlen(json), &g);
             if (!st && !cJSON_IsObject(g)) st = qb_errorf(QB_ERR_INPUT, "%s: not a JSON object", path);
             if (!st) st = add_eos(path, g, c);
+            if (!st) st = check_ids(path, c);
             cJSON_Delete(g);
             free(json);
         }

@@ -7,7 +7,7 @@
 
 #define QB_MAX_EOS 16
 
-typedef struct {
+typedef struct Config {
     int hidden;            /* hidden_size */
     int intermediate;      /* intermediate_size */
     int n_layers;          /* num_hidden_layers */

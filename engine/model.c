@@ -206,6 +206,7 @@ qb_status model_load(const char *dir, const ModelOptions *opt, Model *m) {
         free(m->dir);
         return st;
     }
+    if ((st = ckpt_check_unused(&ck, c))) goto fail; /* parsers helper (issue 13): tensors the config ignores */
     const int64_t H = c->hidden, NI = c->intermediate, hd = c->head_dim;
     const int64_t qkv_rows = (int64_t)(c->n_heads + 2 * c->n_kv_heads) * hd;
     const CodecSpec *cs = &m->codec;

@@ -1043,6 +1043,17 @@ static qb_status config_ids(const Tokenizer *t, const char *path, const cJSON *r
     return QB_OK;
 }
 
+/* The model's embedding has vocab_size rows: a tokenizer with more ids could produce an id past the
+ * table. Refused at load, before any output. */
+static qb_status check_fits(const Tokenizer *t, const char *path, const cJSON *config) {
+    long long vocab;
+    if (!qb_json_is_int(cJSON_GetObjectItemCaseSensitive(config, "vocab_size"), 1, INT_MAX, &vocab)) return QB_OK;
+    if (t->n_total > vocab)
+        return qb_errorf(QB_ERR_INPUT, "%s: vocab_size %lld is smaller than the tokenizer's %d ids (%s): this "
+                         "tokenizer does not belong to this model", path, vocab, t->n_total, t->path);
+    return QB_OK;
+}
+
 qb_status tok_load_dir(const char *dir, Tokenizer **out) {
     *out = NULL;
     char *path = qb_path_join(dir, "tokenizer.json");
@@ -1071,7 +1082,8 @@ qb_status tok_load_dir(const char *dir, Tokenizer **out) {
                     t->n_eos = 1;
                 }
             } else {
-                if (!(st = config_ids(t, p, root, "bos_token_id", ids, &n)) && n > 0) t->bos_id = ids[0];
+                if (f == 1) st = check_fits(t, p, root);
+                if (!st && !(st = config_ids(t, p, root, "bos_token_id", ids, &n)) && n > 0) t->bos_id = ids[0];
                 if (!st && !(st = config_ids(t, p, root, "eos_token_id", ids, &n)) && n > 0) {
                     /* generation_config's list is the set generate stops at */
                     memcpy(t->eos_ids, ids, (size_t)n * sizeof(int));
@@ -1641,7 +1653,9 @@ static int sl_append(StrList *l, const char *s, size_t n) { /* to the last strin
 
 static int sl_add(StrList *l, const char *s, size_t n) { return sl_begin(l) || sl_append(l, s, n); }
 
-#define SL_STR(l, i) ((l)->data.p + (l)->off[i])
+/* "" while the arena is still empty: NULL + 0 is undefined behaviour (clang UBSan pointer-overflow, seen
+ * decoding with skip_special when every string so far is empty). */
+#define SL_STR(l, i) ((l)->data.p ? (l)->data.p + (l)->off[i] : "")
 
 static const char REPLACEMENT_CHAR[] = "\xEF\xBF\xBD";
 

@@ -296,3 +296,36 @@ uint64_t qb_rng_next(qb_rng *r) {
     s[3] = rotl(s[3], 45);
     return res;
 }
+
+int qb_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!a || !b || stat(a, &sa) || stat(b, &sb)) return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* 1 when path exists and its parent directory is the directory dir. */
+static int parent_is(const char *path, const char *dir) {
+    struct stat sp;
+    if (stat(path, &sp)) return 0;
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--; /* "a/b/" names b */
+    size_t cut = n;
+    while (cut > 0 && path[cut - 1] != '/') cut--;
+    char *parent = cut == 0 ? strdup(".") : strndup(path, cut);
+    if (!parent) return 0;
+    int r = qb_same_file(parent, dir);
+    free(parent);
+    return r;
+}
+
+qb_status qb_check_not_input(const char *out, const char *in) {
+    if (!out || !in) return QB_OK;
+    if (qb_same_file(out, in))
+        return qb_errorf(QB_ERR_INPUT, "%s: is the input %s: refusing to write over an input (choose another output)",
+                         out, in);
+    if (qb_dir_exists(in) && parent_is(out, in))
+        return qb_errorf(QB_ERR_INPUT,
+                         "%s: is a file of the input directory %s: refusing to write over an input (choose another "
+                         "output)", out, in);
+    return QB_OK;
+}

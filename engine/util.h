@@ -47,6 +47,15 @@ char *qb_path_join(const char *dir, const char *name);
 int qb_file_exists(const char *path);
 int qb_dir_exists(const char *path);
 
+/* Never write over an input. qb_same_file: 1 when a and b both exist and are the same file (device and
+ * inode, symlinks followed: catches hard links, symlinks, "./x" vs "x"). qb_check_not_input: QB_OK when
+ * writing `out` (in place, or via out.tmp + rename) cannot replace the input `in`; `in` may be a
+ * directory (a model directory), and then out may be neither the directory nor an existing file directly
+ * inside it. Otherwise QB_ERR_INPUT, "OUT: is the input IN (…)". An out that does not exist yet cannot be
+ * an existing input. */
+int qb_same_file(const char *a, const char *b);
+qb_status qb_check_not_input(const char *out, const char *in);
+
 /* Wall-clock seconds (CLOCK_MONOTONIC). */
 double qb_now(void);
 /* Peak resident set size of this process in bytes (getrusage ru_maxrss). */

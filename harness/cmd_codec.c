@@ -121,6 +121,7 @@ int cmd_codec(int argc, char **argv) {
     if (!spec_text) return opts_fail(argv[0], usage(), "--codec is required");
     if (!in) return opts_fail(argv[0], usage(), "--in is required");
     if (!out) return opts_fail(argv[0], usage(), "--out is required");
+    if (qb_check_not_input(out, in)) return opts_lib_error(argv[0], QB_ERR_INPUT);
     CodecSpec spec;
     qb_status st = codec_spec_parse(spec_text, &spec);
     if (st) return opts_lib_error(argv[0], st);

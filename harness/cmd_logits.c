@@ -46,6 +46,7 @@ int cmd_logits(int argc, char **argv) {
     }
     if (optind < argc) return opts_fail(argv[0], usage, "unexpected argument '%s'", argv[optind]);
     if (!ea.model || !ids_text || !out) return opts_fail(argv[0], usage, "--model, --ids and --out are required");
+    if (qb_check_not_input(out, ea.model)) return opts_lib_error(argv[0], QB_ERR_INPUT);
     int *ids = NULL, n = 0;
     qb_status st = qb_parse_int_list(ids_text, "--ids", 1LL << 30, &ids, &n);
     if (st) return opts_lib_error(argv[0], st);

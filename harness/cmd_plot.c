@@ -33,6 +33,8 @@ int cmd_plot(int argc, char **argv) {
         }
     }
     if (argc - optind != 1) return opts_fail(argv[0], PLOT_USAGE, "expected one results file");
+    if (qb_check_not_input(out, argv[optind]) || (bench_path && qb_check_not_input(out, bench_path)))
+        return opts_lib_error(argv[0], QB_ERR_INPUT);
     RdFile f;
     qb_status st = rd_open(argv[optind], &f);
     if (st) return opts_lib_error(argv[0], st);

@@ -1,8 +1,10 @@
 /* cmd_report.c — `qinsbench report RESULTS.h5… [--out REPORT.md] [--bench FILE.csv] [--charts DIR]`: writes
  * the markdown report (report.c) through OUT.tmp + rename, so a failed run never leaves half a report. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -14,7 +16,7 @@ static const char REPORT_USAGE[] =
     "Writes a markdown report from results files: the claims table (each claim of the QINS write-up beside\n"
     "what we measured, with 95% CIs and a verdict), what was run, per-model summary tables and the charts\n"
     "`qinsbench plot` drew.\n"
-    "  --out FILE        output (default REPORT.md; written via FILE.tmp + rename)\n"
+    "  --out FILE        output (default results/REPORT.md — the tracked REPORT.md only when asked; written via FILE.tmp + rename)\n"
     "  --bench FILE.csv  `qinsbench bench --format csv` output for the speed claim (e.g. results/bench-phi35.csv)\n"
     "  --charts DIR      where the charts are, as linked from the report (default docs/report)\n";
 
@@ -26,18 +28,25 @@ int cmd_report(int argc, char **argv) {
                                              {"charts", required_argument, 0, 'c'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    const char *out = "REPORT.md", *bench_path = NULL, *charts = "docs/report";
-    int c;
+    const char *out = "results/REPORT.md", *bench_path = NULL, *charts = "docs/report";
+    int c, out_given = 0;
     opts_reset();
     while ((c = getopt_long(argc, argv, "o:b:c:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'o': out = optarg; break;
+        case 'o': out = optarg, out_given = 1; break;
         case 'b': bench_path = optarg; break;
         case 'c': charts = optarg; break;
         case 'h': fputs(REPORT_USAGE, stdout); return 0;
         default: return opts_bad(REPORT_USAGE);
         }
     }
+    if (!out_given && mkdir("results", 0755) && errno != EEXIST) {
+        fprintf(stderr, "qinsbench %s: results: cannot create directory: %s\n", argv[0], strerror(errno));
+        return 2;
+    }
+    for (int i = optind; i < argc; i++)
+        if (qb_check_not_input(out, argv[i])) return opts_lib_error(argv[0], QB_ERR_INPUT);
+    if (bench_path && qb_check_not_input(out, bench_path)) return opts_lib_error(argv[0], QB_ERR_INPUT);
     int n = argc - optind;
     if (n < 1) return opts_fail(argv[0], REPORT_USAGE, "expected at least one results file");
     if (n > MAX_FILES) return opts_fail(argv[0], REPORT_USAGE, "at most %d results files", MAX_FILES);

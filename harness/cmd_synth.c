@@ -81,6 +81,8 @@ int cmd_synth(int argc, char **argv) {
     if (!synth_find_preset(o.preset))
         return opts_fail(cmd, usage, "--preset: unknown preset '%s' (known: %s)", o.preset, synth_preset_names());
     if (!o.out_dir) return opts_fail(cmd, usage, "--out is required");
+    /* the tokenizer is copied into the directory, which --force clears first */
+    if (o.tokenizer && qb_check_not_input(o.tokenizer, o.out_dir)) return opts_lib_error(cmd, QB_ERR_INPUT);
 
     double t0 = qb_now();
     synth_result r;

@@ -222,7 +222,8 @@ int cmd_merge(int argc, char **argv) {
     int nin = argc - optind;
     if (nin < 1) return opts_fail("merge", MERGE_USAGE, "expected at least one input file");
     for (int i = optind; i < argc; i++)
-        if (!strcmp(argv[i], out)) return opts_fail("merge", MERGE_USAGE, "%s is both input and output", out);
+        if (!strcmp(argv[i], out) || qb_same_file(argv[i], out))
+            return opts_fail("merge", MERGE_USAGE, "%s is both input and output", out);
     h5r_quiet();
     qb_status st = QB_OK;
     char *text0 = NULL, *name0 = NULL, *path0 = NULL;
