@@ -22,10 +22,12 @@
  * Fast kernels: kernels_avx512.c and kernels_avx2.c; codec_vec_dot_for() picks by codec_simd_level(). */
 #include "codec.h"
 #include "codec_blocks.h"
+#include "kernels.h"
 
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -400,6 +402,10 @@ codec_vec_dot_fn codec_vec_dot_for(codec_id id) {
 codec_to_float_fn codec_to_float_for(codec_id id) {
     if (codec_simd_level() >= 2 && codec_to_float_avx512[id]) return codec_to_float_avx512[id];
     return codec_table[id].to_float;
+}
+
+codec_vec_dot4_fn codec_vec_dot4_for(codec_id id) {
+    return codec_simd_level() >= 2 ? codec_vec_dot4_avx512[id] : NULL;
 }
 
 static codec_qc_dot_fn qc_coded_dot_for(void) {
@@ -940,10 +946,69 @@ static void qc_matmul(float *out, const CodedTensor *W, const float *x, int T, i
  * (≤ 256 × cols floats, 8 MB at 8192 columns) to stay a scratch. */
 #define MM_ROW_BLOCK 256
 
+/* 1 when OpenBLAS runs on OpenMP (openblas_get_parallel() == 2): a cblas call made inside our own
+ * parallel region then runs single-threaded on the calling thread, so the T > 1 product can split rows
+ * over one thread pool (ours) with no second pool spinning against it. With the pthread build, a call
+ * from inside a region would wake OpenBLAS's own threads on top of ours; that build keeps the serial
+ * split (decode in our region, sgemm with OpenBLAS's threads). Measured, 8-layer Phi-3.5 shapes, pp512,
+ * 2 threads: see the commit that chose libopenblas-openmp-dev (Makefile PKGS). */
+int openblas_get_parallel(void);
+static int blas_is_openmp(void) {
+    static int v = -1;
+    if (v < 0) v = openblas_get_parallel() == 2;
+    return v;
+}
+
+/* Rows [r0, r1) of out[T, rows] = x · Wᵀ on the calling thread: fp32 straight from the codes, other codecs
+ * through MM_ROW_BLOCK-row blocks decoded into scratch (MM_ROW_BLOCK × cols floats). */
+static void matmul_rows_sgemm(float *out, const CodedTensor *W, const float *x, int T, int64_t r0, int64_t r1,
+                              float *scratch) {
+    const int64_t rows = W->rows, cols = W->cols;
+    if (W->id == CODEC_FP32) {
+        if (r1 > r0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)(r1 - r0), (int)cols, 1.0f, x, (int)cols,
+                        (const float *)(W->codes + (size_t)r0 * W->row_stride), (int)cols, 0.0f, out + r0, (int)rows);
+        return;
+    }
+    for (int64_t b = r0; b < r1; b += MM_ROW_BLOCK) {
+        int64_t nr = r1 - b < MM_ROW_BLOCK ? r1 - b : MM_ROW_BLOCK;
+        for (int64_t r = 0; r < nr; r++) codec_decode_row(W, b + r, scratch + (size_t)r * cols);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)nr, (int)cols, 1.0f, x, (int)cols, scratch,
+                    (int)cols, 0.0f, out + b, (int)rows);
+    }
+}
+
+/* T > 1 inside one OpenMP region: thread i owns a contiguous, 16-row-aligned share of the rows, decodes
+ * them block by block and multiplies with a single-threaded sgemm. Decode and product run on the same
+ * threads with no serial phase between them. The split depends only on (rows, nthreads), and each output
+ * is one sgemm dot over the same K order, so results are identical run to run at a given thread count.
+ * Returns 0 (nothing written) when the scratch cannot be allocated. */
+static int matmul_prefill_region(float *out, const CodedTensor *W, const float *x, int T, int nthreads) {
+    const int64_t rows = W->rows, cols = W->cols;
+    const size_t per_thread = W->id == CODEC_FP32 ? 0 : (size_t)MM_ROW_BLOCK * (size_t)cols;
+    float *scratch = per_thread ? malloc((size_t)nthreads * per_thread * sizeof(float)) : NULL;
+    if (per_thread && !scratch) return 0;
+#pragma omp parallel num_threads(nthreads)
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int64_t per = ((rows + nt - 1) / nt + 15) / 16 * 16;
+        int64_t r0 = (int64_t)id * per < rows ? (int64_t)id * per : rows;
+        int64_t r1 = r0 + per < rows ? r0 + per : rows;
+        matmul_rows_sgemm(out, W, x, T, r0, r1, scratch ? scratch + (size_t)id * per_thread : NULL);
+    }
+    free(scratch);
+    return 1;
+}
+
 void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int nthreads) {
     const int64_t rows = W->rows, cols = W->cols;
     if (nthreads < 1) nthreads = 1;
     if (T <= 0) return;
+    if (W->traits->codes_activations) { /* no f32 weights to hand to sgemm: the product is in the codes */
+        qc_matmul(out, W, x, T, nthreads);
+        return;
+    }
+    if (T > 1 && blas_is_openmp() && matmul_prefill_region(out, W, x, T, nthreads)) return;
     if (W->id == CODEC_FP32 && T > 1) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)rows, (int)cols, 1.0f, x, (int)cols,
                     (const float *)W->codes, (int)cols, 0.0f, out, (int)rows);
@@ -953,11 +1018,21 @@ void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int n
      * baseline then runs on the same threads, split and kernel structure as every coded codec (a fair
      * speed comparison), and decoding never wakes OpenBLAS's threads, whose spin-waiting on a 2-core machine
      * steals the cores from the OpenMP kernels (measured: 2-thread matvecs stalled ~12 ms). */
-    if (W->traits->codes_activations) { /* no f32 weights to hand to sgemm: the product is in the codes */
-        qc_matmul(out, W, x, T, nthreads);
+    codec_vec_dot_fn dot = codec_vec_dot_for(W->id);
+    codec_vec_dot4_fn dot4 = codec_vec_dot4_for(W->id);
+    if (T == 1 && dot4 && cols % W->traits->block_size == 0) {
+        /* Four rows per kernel call; groups split statically over the threads, the last rows % 4 one at
+         * a time. A row's sum depends only on its own codes, so results do not depend on the split. */
+        const int64_t groups = rows / CODEC_DOT_ROWS;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+        for (int64_t g = 0; g < groups; g++) {
+            int64_t r = g * CODEC_DOT_ROWS;
+            dot4(W->codes + (size_t)r * W->row_stride, W->row_stride, W->row_scales ? W->row_scales + r : NULL, x,
+                 cols, out + r);
+        }
+        for (int64_t r = groups * CODEC_DOT_ROWS; r < rows; r++) out[r] = row_dot(W, dot, r, x);
         return;
     }
-    codec_vec_dot_fn dot = codec_vec_dot_for(W->id);
     float *scratch = T > 1 ? malloc((size_t)MM_ROW_BLOCK * (size_t)cols * sizeof(float)) : NULL;
     if (T == 1 || !scratch) {
         /* Fused decode-and-dot; one thread per row, rows split statically → schedule-independent. */
@@ -969,6 +1044,7 @@ void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int n
         }
         return;
     }
+    /* pthread OpenBLAS: decode in our region, sgemm on OpenBLAS's threads. */
     for (int64_t r0 = 0; r0 < rows; r0 += MM_ROW_BLOCK) {
         int64_t nr = rows - r0 < MM_ROW_BLOCK ? rows - r0 : MM_ROW_BLOCK;
 #pragma omp parallel for num_threads(nthreads) schedule(static)

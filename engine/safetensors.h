@@ -48,6 +48,7 @@ typedef struct {
     uint64_t header_len;
     st_tensor *tensors;       /* n_tensors entries, in header order */
     int n_tensors;
+    int *by_name;             /* tensor numbers sorted by name, for st_find's binary search (NULL: < 2 tensors) */
     char **meta_keys;         /* __metadata__ entries (owned) */
     char **meta_values;
     int n_meta;

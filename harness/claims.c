@@ -56,7 +56,7 @@ static Hit find_best(const ReportInput *in, const char *codec, const char *prefe
         for (size_t j = 0; j < f->n; j++) {
             const SummaryRow *r = &f->rows[j];
             if (!rd_ok(r) || strcmp(r->codec, codec) || strcmp(r->kv, "f32")) continue;
-            if (need_ppl && !isfinite(r->delta_ppl)) continue;
+            if (need_ppl && !isfinite(r->delta_ppl_rel)) continue;
             if (!need_ppl && !isfinite(r->match_rate)) continue;
             double score = need_ppl ? (double)r->n_tokens : (double)r->steps * 1e6 + (double)r->n_prompts;
             if (prefer && !strcmp(r->model, prefer)) score += 1e15;
@@ -308,7 +308,8 @@ static void claim_ppl(Claims *c) {
                   "`make report`");
         return;
     }
-    double k = 100 / h.r->ref_ppl, rel = h.r->delta_ppl * k, lo = h.r->delta_ppl_lo * k, hi = h.r->delta_ppl_hi * k;
+    /* the relative change bootstrapped as itself (delta_ppl_rel: paired over windows, bounds > −100%) */
+    double rel = 100 * h.r->delta_ppl_rel, lo = 100 * h.r->delta_ppl_rel_lo, hi = 100 * h.r->delta_ppl_rel_hi;
     snprintf(m, sizeof m, "qins on %s: PPL %.3f vs FP32 %.3f: %+.2f%% [%+.2f%%, %+.2f%%] over %lld tokens; KL mean %.3g nat",
              h.r->model, h.r->ppl, h.r->ref_ppl, rel, lo, hi, (long long)h.r->n_tokens, h.r->kl_mean);
     const char *verdict = hi < 0.5 ? "holds" : lo > 0.5 ? "refuted" : "inconclusive";

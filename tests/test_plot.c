@@ -236,8 +236,12 @@ START_TEST(test_docs_agree_with_file) {
         for (const char *q = strchr(l + 1, '`'); q && q < bar; q = strchr(q + 1, '`')) {
             const char *e = strchr(q + 1, '`');
             char name[200];
-            snprintf(name, sizeof name, "%s%.*s", q[1] == '_' ? base : "", (int)(e - q - 1), q + 1);
-            if (q[1] != '_') snprintf(base, sizeof base, "%s", name);
+            size_t bl = q[1] == '_' ? strlen(base) : 0, nl = (size_t)(e - q - 1);
+            ck_assert(bl + nl < sizeof name);
+            memcpy(name, base, bl);
+            memcpy(name + bl, q + 1, nl);
+            name[bl + nl] = 0;
+            if (q[1] != '_') memcpy(base, name, bl + nl + 1);
             int k = -1;
             for (int i = 0; i < nf && k < 0; i++)
                 if (!strcmp(fl[i].name, name)) k = i;

@@ -227,8 +227,13 @@ START_TEST(test_decode_bytes) {
     ck_assert_int_eq(tok_stream_push(st, x8f, &p, &pl), QB_OK);
     ck_assert_uint_eq(pl, 0);
     free(p);
+    /* the run is complete, but a following byte token could still make the whole run invalid (one U+FFFD
+     * per byte, as the whole decode gives): released with the first token after the run */
     ck_assert_int_eq(tok_stream_push(st, xab, &p, &pl), QB_OK);
-    ck_assert_str_eq(p, "\xE5\x8F\xAB");
+    ck_assert_uint_eq(pl, 0);
+    free(p);
+    ck_assert_int_eq(tok_stream_push(st, a, &p, &pl), QB_OK);
+    ck_assert_str_eq(p, "\xE5\x8F\xAB" "a");
     free(p);
     ck_assert_int_eq(tok_stream_push(st, e5, &p, &pl), QB_OK);
     ck_assert_uint_eq(pl, 0);
@@ -371,6 +376,41 @@ START_TEST(test_skip_special_only) {
     ck_assert_uint_eq(len, 0);
     free(text);
     tok_stream_free(s);
+}
+END_TEST
+
+/* Streaming decode equals whole decode when a byte-token run is invalid UTF-8 as a whole: <0x66> <0xA9>
+ * is two U+FFFD (ByteFallback validates the run), and the stream once released "f" first (found by
+ * fuzz_tokenizer_codec). A skipped special token between the bytes joins the run the same way. */
+static void stream_equals_whole(const int *ids, int n, int skip) {
+    char *whole, *piece;
+    size_t wlen, plen, got = 0;
+    ck_assert_int_eq(tok_decode(phi3, ids, n, skip, &whole, &wlen), QB_OK);
+    TokStream *s = tok_stream_new(phi3, skip);
+    char buf[256];
+    for (int i = 0; i <= n; i++) {
+        ck_assert_int_eq(i < n ? tok_stream_push(s, ids[i], &piece, &plen) : tok_stream_finish(s, &piece, &plen), QB_OK);
+        ck_assert_uint_le(got + plen, sizeof buf);
+        memcpy(buf + got, piece, plen);
+        got += plen;
+        free(piece);
+    }
+    tok_stream_free(s);
+    ck_assert_uint_eq(got, wlen);
+    ck_assert_msg(memcmp(buf, whole, wlen) == 0, "stream differs from whole decode '%s'", whole);
+    free(whole);
+}
+
+START_TEST(test_stream_byte_runs) {
+    int f = tok_piece_id(phi3, "<0x66>"), a9 = tok_piece_id(phi3, "<0xA9>"), end = tok_piece_id(phi3, "<|end|>");
+    int the = tok_piece_id(phi3, "\xE2\x96\x81the");
+    ck_assert(f >= 0 && a9 >= 0 && end >= 0 && the >= 0);
+    int run[] = {f, a9, the};
+    stream_equals_whole(run, 2, 0);
+    stream_equals_whole(run, 3, 0);
+    int split[] = {f, end, a9, the};
+    stream_equals_whole(split, 4, 1);
+    stream_equals_whole(split, 4, 0);
 }
 END_TEST
 
@@ -605,6 +645,7 @@ int main(void) {
     tcase_add_test(tc, test_random_texts);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_skip_special_only);
+    tcase_add_test(tc, test_stream_byte_runs);
     tcase_add_test(tc, test_cli);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
