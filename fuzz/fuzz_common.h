@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -35,14 +36,31 @@ static inline char *fuzz_text(const uint8_t *data, size_t size) {
     return s;
 }
 
+static char fuzz_dir_path[64];
+
+/* Removes the scratch directory and its files at exit (libFuzzer exits through exit() when its time is up). */
+static inline void fuzz_dir_remove(void) {
+    DIR *d = opendir(fuzz_dir_path);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        char p[384];
+        if (e->d_name[0] == '.') continue;
+        snprintf(p, sizeof p, "%s/%s", fuzz_dir_path, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(fuzz_dir_path);
+}
+
 /* A scratch directory (made once per process, under /dev/shm when there is one) holding files by name. */
 static inline const char *fuzz_dir(void) {
-    static char dir[64];
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "%s/qb_fuzz_XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-        if (!mkdtemp(dir)) abort();
+    if (!fuzz_dir_path[0]) {
+        snprintf(fuzz_dir_path, sizeof fuzz_dir_path, "%s/qb_fuzz_XXXXXX",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+        if (!mkdtemp(fuzz_dir_path)) abort();
+        atexit(fuzz_dir_remove);
     }
-    return dir;
+    return fuzz_dir_path;
 }
 
 static inline void fuzz_put(const char *name, const void *data, size_t size) {
