@@ -504,7 +504,9 @@ static char *tmp_name(const char *path) {
  * written (results files are small: the per-token arrays, not logits). */
 static hid_t core_fapl(void) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
+    /* no HDF5 flock: a reader (show, plot) holding a shared lock on OUT must not make the commit fail; the
+     * writer is already alone (h5r_lock) and publishes by rename */
+    if (fapl >= 0 && (H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0 || H5Pset_file_locking(fapl, 0, 1) < 0)) {
         H5Pclose(fapl);
         return -1;
     }
