@@ -156,6 +156,12 @@ static int run_child(child_fn fn, void *arg, SummaryRow *shared, struct rusage *
     int status = 0, killed = 0;
     double t0 = qb_now();
     memset(ru, 0, sizeof *ru);
+    /* every cell's first line is shown, even one that ends before the first poll (a log then says which
+     * cell ran, whatever the interval) */
+    if (lv) {
+        lv->po->force = 1;
+        live_update(lv, 0);
+    }
     for (;;) {
         pid_t r = wait4(pid, &status, WNOHANG, ru);
         if (r == pid) break;

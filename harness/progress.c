@@ -51,12 +51,13 @@ void progress_live(ProgressOut *o, const char *text) {
         fprintf(stderr, "\r\033[K%s", text);
         o->live = 1;
     } else {
-        if (now - o->last < o->interval || !strcmp(text, o->last_text)) return;
+        if (!o->force && (now - o->last < o->interval || !strcmp(text, o->last_text))) return;
         fprintf(stderr, "%s\n", text);
         snprintf(o->last_text, sizeof o->last_text, "%s", text);
     }
     fflush(stderr);
     o->last = now;
+    o->force = 0;
 }
 
 void progress_end(ProgressOut *o) {

@@ -26,6 +26,7 @@ typedef struct {
     double interval;  /* log mode: seconds between lines */
     double last;      /* when the last live line was printed */
     int live;         /* tty: a live line is on screen */
+    int force;        /* the next live line is printed whatever the interval (a cell's first line) */
     char last_text[256];
 } ProgressOut;
 
