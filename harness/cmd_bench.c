@@ -19,7 +19,7 @@
 #include "opts.h"
 
 static const char *usage =
-    "usage: qinsbench bench --model DIR [--codec SPEC[,SPEC…]] [--threads 1,2] [-p 64,512] [-n 32] [-r 3]\n"
+    "usage: qinsbench bench --model DIR [--codec SPEC[,SPEC…]] [--threads LIST] [-p LIST] [-n LIST] [-r N]\n"
     "                       [--kv MODE] [--batch 1,16] [--format md|csv|json]\n"
     "Prefill (pp<N>: N prompt tokens in one forward) and decode (tg<N>: N single-token steps) speed, as\n"
     "llama-bench measures them, per codec and thread count, with the ratio to the memory-bandwidth bound.\n"
@@ -261,7 +261,7 @@ static void print_rows(FILE *out, const BenchRow *rows, int n, const char *forma
             fprintf(out, " %.2f | %.2f | %.1f |", r->bound_ts, r->bw_ratio, r->bw_gbs);
         else
             fprintf(out, " | | %.1f |", r->bw_gbs);
-        fprintf(out, " %.0f MB |\n", r->peak_rss / 1e6);
+        fprintf(out, " %.0f MiB |\n", r->peak_rss / 1048576.0);
     }
 }
 

@@ -28,12 +28,26 @@ static const char k_usage_head[] =
     "  OUT, other tensors unchanged, and prints per tensor: bits/weight, max abs error, relative RMS error,\n"
     "  mean element-wise relative error, the Shannon entropy of the stored symbols in bits/weight (scales\n"
     "  included at stored size) and, for the QINS family, the fraction of stored codes > 200.\n"
-    "  --codec SPEC   NAME[:OPTION=VALUE,...], options apply=attn+mlp+lm_head+embed, and for the codecs that\n"
-    "                 have them scale=row|tensor|N, round=round|floor. Codecs:\n";
+    "  --codec SPEC   NAME[:OPTION=VALUE,...]: for the codecs that have them scale=row|tensor|N,\n"
+    "                 round=round|floor (apply= is for model commands; here every 2-D tensor is coded). Codecs:\n";
 static const char k_usage_tail[] =
     "  --in PATH      input safetensors file\n"
     "  --out PATH     output safetensors file (written via PATH.tmp, then renamed)\n"
     "  --help         this text\n";
+
+/* The canonical spec without its apply= option (which this command does not use), in place. */
+static const char *canon_no_apply(char *canon) {
+    char *a = strstr(canon, "apply=");
+    if (!a) return canon;
+    char *end = strchr(a, ',');
+    if (end) memmove(a, end + 1, strlen(end + 1) + 1);
+    else {
+        *a = 0;
+        size_t n = strlen(canon);
+        if (n && (canon[n - 1] == ',' || canon[n - 1] == ':')) canon[n - 1] = 0;
+    }
+    return canon;
+}
 
 /* The usage text with the codec list drawn from the table. */
 static const char *usage(void) {
@@ -125,6 +139,11 @@ int cmd_codec(int argc, char **argv) {
     CodecSpec spec;
     qb_status st = codec_spec_parse(spec_text, &spec);
     if (st) return opts_lib_error(argv[0], st);
+    /* apply= picks tensor groups of a loaded model; this command codes every 2-D float tensor of a file, so
+     * a spec that names groups would make the header claim what the work does not do. */
+    if (strstr(spec_text, "apply="))
+        return opts_fail(argv[0], usage(), "apply= selects tensor groups of a model; `codec` codes every 2-D float "
+                                           "tensor of --in, so leave apply= out of --codec");
 
     st_file f;
     st = st_open(in, &f);
@@ -152,7 +171,8 @@ int cmd_codec(int argc, char **argv) {
     codec_spec_format(&spec, canon, sizeof canon);
     if (!st) st = st_writer_meta(w, "qinsbench_codec", canon);
     if (!st) {
-        printf("codec %s: %d of %d tensors coded (%s)\n\n", canon, ncoded, f.n_tensors, in);
+        printf("codec %s on every 2-D float tensor: %d of %d tensors coded (%s)\n\n", canon_no_apply(canon), ncoded,
+               f.n_tensors, in);
         printf("| tensor | shape | bits/weight | max abs err | rel RMS err | mean rel err | entropy bits/weight | "
                "stored > %d |\n", CODEC_SPARSE_STORED);
         printf("|---|---|---|---|---|---|---|---|\n");

@@ -13,7 +13,12 @@ REPORT_BENCH := $(wildcard results/bench-phi35.csv)
 REPORT_FRESH ?=
 
 .PHONY: report
+# REPORT.md must come from a clean build of the commit it ships with: a -dirty binary is refused (the results
+# files record the binary's commit, and the report prints it); REPORT_DIRTY=1 overrides for a local look.
 report: $(BUILD)/qinsbench
+	@v=$$($(BUILD)/qinsbench --version); case "$$v" in *-dirty*) \
+	  if [ "$(REPORT_DIRTY)" = 1 ]; then echo "make report: WARNING: $$v is a -dirty build; this REPORT.md is not reproducible"; \
+	  else echo "make report: $$v was built with uncommitted changes; commit, then make clean all report (or REPORT_DIRTY=1)"; exit 2; fi;; esac
 	@mkdir -p results docs/report build
 	test -f models/toy/config.json || $(BUILD)/qinsbench synth --preset toy --out models/toy --quiet
 	$(BUILD)/qinsbench synth --preset toy --out build/gate-toy --seed 7 --force --quiet

@@ -74,6 +74,21 @@ START_TEST(test_logits_bad_input) {
 }
 END_TEST
 
+/* `codec` codes every 2-D tensor of a file: its header says so, and a spec naming tensor groups (apply=),
+ * which it would not honour, is refused instead of printed as if it had been. */
+START_TEST(test_codec_header_matches_work) {
+    char args[512];
+    snprintf(args, sizeof args, "codec --codec qins:apply=attn --in tests/fixtures/phi3-tiny-gqa/model.safetensors "
+             "--out %s/c.safetensors", dir);
+    expect_input_error(args, "apply=");
+    snprintf(args, sizeof args, "codec --codec qins --in tests/fixtures/phi3-tiny-gqa/model.safetensors "
+             "--out %s/c.safetensors", dir);
+    ck_assert_int_eq(run(args), 0);
+    ck_assert_msg(strstr(out_text, "codec qins:scale=row on every 2-D float tensor:"), "%s", out_text);
+    ck_assert_msg(!strstr(out_text, "apply="), "%s", out_text);
+}
+END_TEST
+
 /* `logits` writes what the reference holds (to the engine's tolerance) */
 START_TEST(test_logits_matches_reference) {
     st_file ref, got;
@@ -177,6 +192,7 @@ Suite *cli_suite(void) {
     tcase_add_test(tc, test_verify_exit_status);
     tcase_add_test(tc, test_info_bytes);
     tcase_add_test(tc, test_threads_one_meaning);
+    tcase_add_test(tc, test_codec_header_matches_work);
     suite_add_tcase(s, tc);
     return s;
 }
