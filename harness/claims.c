@@ -20,21 +20,6 @@ const char claims_forward[] = "w = sign · lut[stored]; F.linear(x, w)";
 
 /* ---- formatting (the claims table's own) ---- */
 
-static void md_cell(FILE *o, const char *s) {
-    for (; *s; s++) {
-        if (*s == '|') fputs("\\|", o);
-        else if (*s == '\n') fputc(' ', o);
-        else fputc(*s, o);
-    }
-}
-
-static const char *fmt_rate(char *b, size_t n, double v, double lo, double hi) {
-    if (!isfinite(v)) snprintf(b, n, "–");
-    else if (isfinite(lo) && isfinite(hi)) snprintf(b, n, "%.2f%% [%.2f, %.2f]", 100 * v, 100 * lo, 100 * hi);
-    else snprintf(b, n, "%.2f%%", 100 * v);
-    return b;
-}
-
 static const char *run_cmd(const RdFile *f, char *b, size_t n) {
     snprintf(b, n, "`qinsbench run %s --out %s`", f->config_path[0] ? f->config_path : "CONFIG", f->path);
     return b;
@@ -133,29 +118,37 @@ typedef struct {
 static void claim_row(Claims *c, const char *claim, const char *measured, const char *verdict, const char *why,
                       const char *cmd) {
     fputs("| ", c->o);
-    md_cell(c->o, claim);
+    rd_md_cell(c->o, claim);
     fputs(" | ", c->o);
-    md_cell(c->o, measured);
+    rd_md_cell(c->o, measured);
     fprintf(c->o, " | **%s** — ", verdict);
-    md_cell(c->o, why);
+    rd_md_cell(c->o, why);
     fputs(" | ", c->o);
-    md_cell(c->o, cmd);
+    rd_md_cell(c->o, cmd);
     fputs(" |\n", c->o);
 }
 
 static void claim_pattern_a(Claims *c) {
     char rcbuf[256];
     Hit h = find_best(c->in, "qins", NULL, 0);
-    char m[512], why[1024], cmd[512];
+    char m[1024], why[1024], cmd[512];
     if (!h.r) {
         claim_row(c, "Pattern A (qins) keeps 100% greedy match vs FP32 over 500 steps", "not measured",
                   "inconclusive", "no results file has a qins cell with a greedy workload", "`make report`");
         return;
     }
-    char rate[96];
-    fmt_rate(rate, sizeof rate, h.r->match_rate, h.r->match_rate_lo, h.r->match_rate_hi);
-    snprintf(m, sizeof m, "%s greedy match, %s: %lld prompts × %lld steps; mean steps before the first divergence %.1f",
-             rate, h.r->model, (long long)h.r->n_prompts, (long long)h.r->steps, h.r->prefix_len_mean);
+    /* The headline is the claim's own quantity: the fraction of prompts identical to FP32 through every step
+     * (survival at the horizon, Wilson CI over prompts), then how far a prompt gets before its first
+     * divergence (bootstrap CI over prompts); the position-wise match rate comes last (it also counts
+     * positions after a divergence). */
+    char rate[96], surv[96];
+    rd_fmt_rate(rate, sizeof rate, h.r->match_rate, h.r->match_rate_lo, h.r->match_rate_hi);
+    rd_fmt_rate(surv, sizeof surv, h.r->survival_full, h.r->survival_full_lo, h.r->survival_full_hi);
+    snprintf(m, sizeof m,
+             "%s: %s of prompts identical to FP32 through all %lld steps (%lld prompts); first divergence after "
+             "%.1f [%.1f, %.1f] steps on average; %s of positions match",
+             h.r->model, surv, (long long)h.r->steps, (long long)h.r->n_prompts, h.r->prefix_len_mean,
+             h.r->prefix_len_mean_lo, h.r->prefix_len_mean_hi, rate);
     const char *verdict;
     if (h.r->match_rate >= 1.0) {
         verdict = "holds";
@@ -163,9 +156,10 @@ static void claim_pattern_a(Claims *c) {
     } else {
         verdict = "refuted";
         snprintf(why, sizeof why,
-                 "a single divergence contradicts 100%%, and %.1f%% of steps differ (95%% CI upper bound %.2f%% < 100%%)%s. "
+                 "the claim is that every prompt stays identical for 500 steps; the 95%% CI of the fraction that does "
+                 "reaches only %.2f%%, and a prompt diverges after %.1f steps on average%s. "
                  "The claim's own forward, `%s`, is exactly this codec's arithmetic: decode to f32, then an f32 product.",
-                 100 * (1 - h.r->match_rate), 100 * h.r->match_rate_hi,
+                 100 * h.r->survival_full_hi, h.r->prefix_len_mean,
                  h.r->steps < 500 ? "; the run has fewer than 500 steps, which can only make matching easier" : "",
                  claims_forward);
     }
@@ -178,7 +172,7 @@ static void claim_pattern_a(Claims *c) {
             const SummaryRow *r = &f->rows[j];
             if (r == h.r || !rd_ok(r) || strcmp(r->codec, "qins") || strcmp(r->kv, "f32") || !isfinite(r->match_rate))
                 continue;
-            fmt_rate(rate, sizeof rate, r->match_rate, r->match_rate_lo, r->match_rate_hi);
+            rd_fmt_rate(rate, sizeof rate, r->match_rate, r->match_rate_lo, r->match_rate_hi);
             snprintf(m, sizeof m, "%s on %s (%lld prompts × %lld steps)", rate, r->model, (long long)r->n_prompts,
                      (long long)r->steps);
             snprintf(why, sizeof why, "%s", r->match_rate >= 1 ? "all steps equal" : "divergences observed");
@@ -198,7 +192,7 @@ static void claim_compute(Claims *c) {
         return;
     }
     char rate[96];
-    fmt_rate(rate, sizeof rate, h.r->match_rate, h.r->match_rate_lo, h.r->match_rate_hi);
+    rd_fmt_rate(rate, sizeof rate, h.r->match_rate, h.r->match_rate_lo, h.r->match_rate_hi);
     snprintf(m, sizeof m, "%s greedy match (our definition, below), %s: %lld prompts × %lld steps", rate, h.r->model,
              (long long)h.r->n_prompts, (long long)h.r->steps);
     int inside = 0.064 >= h.r->match_rate_lo && 0.064 <= h.r->match_rate_hi;
@@ -479,7 +473,7 @@ static void claim_readings(Claims *c) {
                 continue;
             }
             if (s.id != CODEC_QINS) continue;
-            fmt_rate(rate, sizeof rate, r->match_rate, r->match_rate_lo, r->match_rate_hi);
+            rd_fmt_rate(rate, sizeof rate, r->match_rate, r->match_rate_lo, r->match_rate_hi);
             snprintf(m, sizeof m, "`%s` on %s: %s greedy match (%lld prompts × %lld steps), KL mean %.3g nat", r->codec,
                      r->model, rate, (long long)r->n_prompts, (long long)r->steps, r->kl_mean);
             snprintf(why, sizeof why, "%s",
@@ -509,8 +503,8 @@ static void claim_log8(Claims *c, const WeightMeasure *wm, int nwm) {
             if (!rd_ok(l) || strcmp(l->codec, "log8") || strcmp(l->kv, "f32") || !isfinite(l->match_rate)) continue;
             const SummaryRow *q = find_in(f, l->model, "qins", "f32");
             if (!q || !isfinite(q->match_rate)) continue;
-            fmt_rate(ra, sizeof ra, l->match_rate, l->match_rate_lo, l->match_rate_hi);
-            fmt_rate(rb, sizeof rb, q->match_rate, q->match_rate_lo, q->match_rate_hi);
+            rd_fmt_rate(ra, sizeof ra, l->match_rate, l->match_rate_lo, l->match_rate_hi);
+            rd_fmt_rate(rb, sizeof rb, q->match_rate, q->match_rate_lo, q->match_rate_hi);
             snprintf(m, sizeof m, "%s: log8 (%.2f bits/weight) %s greedy match, KL mean %.3g nat; qins (%.2f bits/weight) %s, "
                      "KL %.3g nat", l->model, l->bits_per_weight_linear, ra, l->kl_mean, q->bits_per_weight_linear, rb,
                      q->kl_mean);
@@ -540,7 +534,7 @@ static void claim_control(Claims *c) {
             int bf16_ckpt = dtype && !strcmp(dtype, "bfloat16");
             free(dtype);
             if (!bf16_ckpt && strcmp(r->model, "austen-toy")) continue;
-            fmt_rate(rate, sizeof rate, r->match_rate, r->match_rate_lo, r->match_rate_hi);
+            rd_fmt_rate(rate, sizeof rate, r->match_rate, r->match_rate_lo, r->match_rate_hi);
             snprintf(m, sizeof m, "`%s` on %s (a bf16 checkpoint): %s greedy match, KL mean %.3g nat", r->codec, r->model,
                      rate, r->kl_mean);
             snprintf(why, sizeof why,

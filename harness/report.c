@@ -30,21 +30,6 @@ static const char QC_DEFINITION[] =
 
 /* ---- small formatting helpers ---- */
 
-static void md_cell(FILE *o, const char *s) {
-    for (; *s; s++) {
-        if (*s == '|') fputs("\\|", o);
-        else if (*s == '\n') fputc(' ', o);
-        else fputc(*s, o);
-    }
-}
-
-static const char *fmt_rate(char *b, size_t n, double v, double lo, double hi) {
-    if (!isfinite(v)) snprintf(b, n, "–");
-    else if (isfinite(lo) && isfinite(hi)) snprintf(b, n, "%.2f%% [%.2f, %.2f]", 100 * v, 100 * lo, 100 * hi);
-    else snprintf(b, n, "%.2f%%", 100 * v);
-    return b;
-}
-
 static const char *fmt_g(char *b, size_t n, double v, double lo, double hi) {
     if (!isfinite(v)) snprintf(b, n, "–");
     else if (isfinite(lo) && isfinite(hi)) snprintf(b, n, "%.3g [%.3g, %.3g]", v, lo, hi);
@@ -126,7 +111,7 @@ static void what_was_run(FILE *o, const RdFile *f) {
 
 /* "v% [lo, hi]" of a fraction, ¹ when its CI rests on fewer than CELL_WEAK_N units. */
 static const char *fmt_pct_weak(char *b, size_t n, double v, double lo, double hi, int weak) {
-    fmt_rate(b, n, v, lo, hi);
+    rd_fmt_rate(b, n, v, lo, hi);
     if (weak && isfinite(v)) strncat(b, " ¹", n - strlen(b) - 1);
     return b;
 }
@@ -148,9 +133,9 @@ static void summary_table(FILE *o, const RdFile *f, const char *model) {
         any_ids |= ids;
         char a[96], b[96], c[96], d[96], e[32], g[32], fd[96], sv[96], st[96];
         fputs("| `", o);
-        md_cell(o, r->codec);
+        rd_md_cell(o, r->codec);
         fprintf(o, "` | %s | ", r->kv);
-        md_cell(o, r->status);
+        rd_md_cell(o, r->status);
         if (ids) snprintf(d, sizeof d, "– ²");
         else if (isfinite(r->delta_ppl_rel))
             snprintf(d, sizeof d, "%+.2f [%+.2f, %+.2f]", 100 * r->delta_ppl_rel, 100 * r->delta_ppl_rel_lo,
@@ -165,7 +150,7 @@ static void summary_table(FILE *o, const RdFile *f, const char *model) {
                 fmt_pct_weak(a, sizeof a, r->match_rate, r->match_rate_lo, r->match_rate_hi, weak), fd,
                 fmt_pct_weak(sv, sizeof sv, r->survival_full, r->survival_full_lo, r->survival_full_hi, weak),
                 fmt_pct_weak(b, sizeof b, r->tf_agreement, r->tf_agreement_lo, r->tf_agreement_hi, weak),
-                fmt_rate(st, sizeof st, r->same_top, r->same_top_lo, r->same_top_hi),
+                rd_fmt_rate(st, sizeof st, r->same_top, r->same_top_lo, r->same_top_hi),
                 fmt_g(c, sizeof c, r->kl_mean, r->kl_mean_lo, r->kl_mean_hi), d,
                 isfinite(r->decode_tps) ? (snprintf(e, sizeof e, "%.0f", r->decode_tps), e) : "–",
                 r->peak_rss_bytes > 0 ? (snprintf(g, sizeof g, "%.1f", (double)r->peak_rss_bytes / 1048576.0), g) : "–");

@@ -3,6 +3,7 @@
  * still plots; /summary itself is required. */
 #include "report_data.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,4 +126,19 @@ const SummaryRow *rd_find(const RdFile *f, const char *model, const char *codec,
         if (!strcmp(r->model, model) && !strcmp(r->codec, codec) && (!kv || !strcmp(r->kv, kv))) return r;
     }
     return NULL;
+}
+
+void rd_md_cell(FILE *o, const char *s) {
+    for (; *s; s++) {
+        if (*s == '|') fputs("\\|", o);
+        else if (*s == '\n') fputc(' ', o);
+        else fputc(*s, o);
+    }
+}
+
+const char *rd_fmt_rate(char *b, size_t n, double v, double lo, double hi) {
+    if (!isfinite(v)) snprintf(b, n, "–");
+    else if (isfinite(lo) && isfinite(hi)) snprintf(b, n, "%.2f%% [%.2f, %.2f]", 100 * v, 100 * lo, 100 * hi);
+    else snprintf(b, n, "%.2f%%", 100 * v);
+    return b;
 }

@@ -6,6 +6,7 @@
 
 #include <hdf5.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "h5_results.h"
 
 typedef struct {
@@ -37,5 +38,10 @@ char *rd_model_attr(const RdFile *f, const char *model, const char *name);
 size_t rd_models(const RdFile *f, const char **out, size_t max);
 /* The row of (model, codec, kv), or NULL. kv NULL matches any mode. */
 const SummaryRow *rd_find(const RdFile *f, const char *model, const char *codec, const char *kv);
+
+/* Markdown helpers shared by the report and the claims table: a table cell with '|' escaped and newlines
+ * folded; a rate as "12.34% [lo, hi]" ("–" when not measured, no interval when the bounds are not finite). */
+void rd_md_cell(FILE *o, const char *s);
+const char *rd_fmt_rate(char *b, size_t n, double v, double lo, double hi);
 
 #endif

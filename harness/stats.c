@@ -74,25 +74,25 @@ double stats_ratio_fn(const uint32_t *counts, size_t n, void *ctx) {
     return b > 0 ? a / b : NAN;
 }
 
-double stats_dppl_fn(const uint32_t *counts, size_t n, void *ctx) {
-    const stats_dppl_ctx *c = ctx;
-    double a = 0, b = 0, k = 0;
+/* The resample's Σ nll_codec (*a), Σ nll_ref (*b) and Σ tokens (*k): each window counted as often as drawn. */
+static void dppl_sums(const uint32_t *counts, size_t n, const stats_dppl_ctx *c, double *a, double *b, double *k) {
+    *a = *b = *k = 0;
     for (size_t i = 0; i < n; i++) {
-        a += counts[i] * c->a[i];
-        b += counts[i] * c->b[i];
-        k += counts[i] * c->cnt[i];
+        *a += counts[i] * c->a[i];
+        *b += counts[i] * c->b[i];
+        *k += counts[i] * c->cnt[i];
     }
+}
+
+double stats_dppl_fn(const uint32_t *counts, size_t n, void *ctx) {
+    double a, b, k;
+    dppl_sums(counts, n, ctx, &a, &b, &k);
     return k > 0 ? exp(a / k) - exp(b / k) : NAN;
 }
 
 double stats_dppl_rel_fn(const uint32_t *counts, size_t n, void *ctx) {
-    const stats_dppl_ctx *c = ctx;
-    double a = 0, b = 0, k = 0;
-    for (size_t i = 0; i < n; i++) {
-        a += counts[i] * c->a[i];
-        b += counts[i] * c->b[i];
-        k += counts[i] * c->cnt[i];
-    }
+    double a, b, k;
+    dppl_sums(counts, n, ctx, &a, &b, &k);
     return k > 0 ? expm1((a - b) / k) : NAN;
 }
 

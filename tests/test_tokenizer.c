@@ -610,9 +610,11 @@ START_TEST(test_cli) {
     ck_assert_int_eq(run("detokenize --tokenizer " PHI3_TOK " --ids 1,16333,2,451,4266 --skip-special", out, sizeof out,
                          err, sizeof err), 0);
     ck_assert_str_eq(out, "literal</s> not special");
-    ck_assert_int_eq(run("tokenize --tokenizer " PHI3_TOK " --file " PERSUASION " > /tmp/qb_tok_ids.txt && " "$QB_BIN"
-                         " detokenize --tokenizer " PHI3_TOK " --ids-file /tmp/qb_tok_ids.txt | cmp - " PERSUASION
-                         " && rm -f /tmp/qb_tok_ids.txt && echo same", out, sizeof out, err, sizeof err), 0);
+    /* the ids file is named after this test process ($PPID in the shell), so two test runs at once cannot
+     * trample each other's ids */
+    ck_assert_int_eq(run("tokenize --tokenizer " PHI3_TOK " --file " PERSUASION " > /tmp/qb_tok_ids.$PPID && " "$QB_BIN"
+                         " detokenize --tokenizer " PHI3_TOK " --ids-file /tmp/qb_tok_ids.$PPID | cmp - " PERSUASION
+                         " && rm -f /tmp/qb_tok_ids.$PPID && echo same", out, sizeof out, err, sizeof err), 0);
     ck_assert_str_eq(out, "same\n");
     /* errors: exit 2, "path: …" */
     ck_assert_int_eq(run("tokenize --tokenizer /nonexistent/tok.json --text x", out, sizeof out, err, sizeof err), 2);
