@@ -8,6 +8,9 @@
 ## make fuzz-build     only build them (build-fuzz/fuzz_*)
 
 FUZZ_SECONDS ?= 60
+# libclang-rt-dev holds libFuzzer and the sanitizer runtimes (only a Recommends of clang in Debian 12).
+FUZZ_DEBS    := clang libomp-dev libclang-rt-dev
+EXTRA_DEBS   += $(FUZZ_DEBS)
 FUZZ_TIMEOUT ?= 10
 FUZZ_RSS_MB  ?= 2048
 FUZZ_CC      ?= clang
@@ -29,8 +32,8 @@ FUZZ_SEEDS_prompts_corpus  := $(wildcard experiments/prompts/*.txt experiments/f
 .PHONY: fuzz fuzz-build fuzz-libs fuzz-clang
 fuzz-clang:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libomp-dev; \
-	  else echo "make fuzz: $(FUZZ_CC) not found; run as root, or: sudo apt-get install clang libomp-dev"; exit 1; fi; }
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FUZZ_DEBS); \
+	  else echo "make fuzz: $(FUZZ_CC) not found; run as root, or: sudo apt-get install $(FUZZ_DEBS)"; exit 1; fi; }
 
 # The libraries with coverage instrumentation (fuzzer-no-link) and the sanitizers, built by the main
 # Makefile's rules in $(FUZZ_LIB) (-Wno-pass-failed: at -O1 clang cannot honour every `omp simd`).
