@@ -21,6 +21,7 @@
  *
  * Fast kernels: kernels_avx512.c and kernels_avx2.c; codec_vec_dot_for() picks by codec_simd_level(). */
 #include "codec.h"
+#include "codec_act.h"
 #include "codec_blocks.h"
 #include "kernels.h"
 
@@ -487,6 +488,7 @@ const codec_traits codec_table[CODEC_COUNT] = {
         .name = "bf16", .description = "bfloat16 (round to nearest even), 16 bits/weight.",
         .block_size = 1, .block_bytes = 2,
         .symbol_bits = 16, .symbol = sym_u16, .out_of_range = oor_bf16,
+        .options = CODEC_OPT_ACT_BF16,
         .from_float_ref = bf16_from, .to_float = bf16_to, .vec_dot_ref = bf16_dot_ref, .vec_dot = bf16_dot,
     },
     [CODEC_F16] = {
@@ -533,14 +535,14 @@ const codec_traits codec_table[CODEC_COUNT] = {
     },
     [CODEC_Q8_0] = {
         .name = "q8_0", .description = "ggml block_q8_0: blocks of 32 weights, f16 scale + 32 int8: 8.5 bits/weight.",
-        .block_size = QK8_0, .block_bytes = sizeof(block_q8_0),
+        .block_size = QK8_0, .block_bytes = sizeof(block_q8_0), .options = CODEC_OPT_ACT_Q8,
         .symbol_bits = 8, .symbol = sym_q8_0, .block_side_bits = 16, .out_of_range = oor_q8_0,
         .from_float_ref = q8_0_from, .to_float = q8_0_to, .vec_dot_ref = q8_0_dot_ref, .vec_dot = q8_0_dot,
     },
     [CODEC_Q4_0] = {
         .name = "q4_0",
         .description = "ggml block_q4_0: blocks of 32 weights, f16 scale + 32 4-bit values: 4.5 bits/weight.",
-        .block_size = QK4_0, .block_bytes = sizeof(block_q4_0),
+        .block_size = QK4_0, .block_bytes = sizeof(block_q4_0), .options = CODEC_OPT_ACT_Q8,
         .symbol_bits = 4, .symbol = sym_q4_0, .block_side_bits = 16, .out_of_range = oor_q4_0,
         .from_float_ref = q4_0_from, .to_float = q4_0_to, .vec_dot_ref = q4_0_dot_ref, .vec_dot = q4_0_dot,
     },
@@ -641,6 +643,50 @@ static qb_status parse_scale(const char *v, size_t vlen, CodecParams *p) {
     return QB_OK;
 }
 
+/* act= values, each with the option bit a codec's row must have (0: every codec, the default). */
+static const struct {
+    const char *name;
+    codec_act_mode mode;
+    unsigned opt;
+} k_acts[CODEC_ACT_COUNT] = {
+    [CODEC_ACT_F32] = {"f32", CODEC_ACT_F32, 0},
+    [CODEC_ACT_Q8] = {"q8", CODEC_ACT_Q8, CODEC_OPT_ACT_Q8},
+    [CODEC_ACT_BF16] = {"bf16", CODEC_ACT_BF16, CODEC_OPT_ACT_BF16},
+};
+
+const char *codec_act_name(codec_act_mode act) {
+    return (unsigned)act < CODEC_ACT_COUNT ? k_acts[act].name : "?";
+}
+
+/* "act=q8: q4_0, q8_0; act=bf16: bf16" — which codec accepts which act value, from the table. */
+static const char *act_support_list(char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int a = 0; a < CODEC_ACT_COUNT && k < n; a++) {
+        if (!k_acts[a].opt) continue;
+        char names[192];
+        int w = snprintf(buf + k, n - k, "%sact=%s: %s", k ? "; " : "", k_acts[a].name,
+                         codecs_with(k_acts[a].opt, names, sizeof names));
+        if (w < 0) break;
+        k += (size_t)w;
+    }
+    return buf;
+}
+
+static qb_status parse_act(const char *v, size_t vlen, codec_id id, CodecParams *p) {
+    char list[256];
+    for (int a = 0; a < CODEC_ACT_COUNT; a++) {
+        if (!val_is(v, vlen, k_acts[a].name)) continue;
+        if (k_acts[a].opt && !(codec_table[id].options & k_acts[a].opt))
+            return qb_errorf(QB_ERR_INPUT, "act=%s is not available for %s (%s)", k_acts[a].name, codec_table[id].name,
+                             act_support_list(list, sizeof list));
+        p->act = k_acts[a].mode;
+        return QB_OK;
+    }
+    return qb_errorf(QB_ERR_INPUT, "act must be f32, q8 or bf16, not '%.*s' (%s)", (int)vlen, v,
+                     act_support_list(list, sizeof list));
+}
+
 static qb_status parse_round(const char *v, size_t vlen, CodecParams *p) {
     if (val_is(v, vlen, "round")) p->round = CODEC_ROUND_NEAREST;
     else if (val_is(v, vlen, "floor")) p->round = CODEC_ROUND_FLOOR;
@@ -654,12 +700,12 @@ static qb_status parse_option(const char *k, size_t klen, const char *v, size_t 
     static const struct {
         const char *key;
         unsigned opt; /* CODEC_OPT_* the codec must have; 0 = every codec */
-    } keys[] = {{"apply", 0}, {"scale", CODEC_OPT_SCALE}, {"round", CODEC_OPT_ROUND}};
+    } keys[] = {{"apply", 0}, {"scale", CODEC_OPT_SCALE}, {"round", CODEC_OPT_ROUND}, {"act", 0}};
     size_t i;
     for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (val_is(k, klen, keys[i].key)) break;
     if (i == sizeof keys / sizeof keys[0])
-        return qb_errorf(QB_ERR_INPUT, "unknown option '%.*s' (options: apply, scale, round)", (int)klen, k);
+        return qb_errorf(QB_ERR_INPUT, "unknown option '%.*s' (options: apply, scale, round, act)", (int)klen, k);
     if (*seen & (1u << i)) return qb_errorf(QB_ERR_INPUT, "%s= given twice", keys[i].key);
     *seen |= 1u << i;
     if (keys[i].opt && !(codec_table[spec->id].options & keys[i].opt)) {
@@ -669,7 +715,8 @@ static qb_status parse_option(const char *k, size_t klen, const char *v, size_t 
     switch (i) {
     case 0: return parse_groups(v, vlen, &spec->apply);
     case 1: return parse_scale(v, vlen, &spec->params);
-    default: return parse_round(v, vlen, &spec->params);
+    case 2: return parse_round(v, vlen, &spec->params);
+    default: return parse_act(v, vlen, spec->id, &spec->params); /* checks the codec's act bits itself */
     }
 }
 
@@ -734,8 +781,13 @@ void codec_spec_format(const CodecSpec *spec, char *buf, size_t n) {
         if (w > 0) k += (size_t)w;
     }
     /* round= only when not the default, so the canonical text of every spec that existed before it is unchanged */
-    if ((o & CODEC_OPT_ROUND) && p->round == CODEC_ROUND_FLOOR && k < sizeof opts)
-        snprintf(opts + k, sizeof opts - k, "round=floor,");
+    if ((o & CODEC_OPT_ROUND) && p->round == CODEC_ROUND_FLOOR && k < sizeof opts) {
+        int w = snprintf(opts + k, sizeof opts - k, "round=floor,");
+        if (w > 0) k += (size_t)w;
+    }
+    /* act= likewise only when not f32: every existing label and result key stays as it was */
+    if (p->act != CODEC_ACT_F32 && (unsigned)p->act < CODEC_ACT_COUNT && (o & k_acts[p->act].opt) && k < sizeof opts)
+        snprintf(opts + k, sizeof opts - k, "act=%s,", k_acts[p->act].name);
     if (opts[0] || spec->apply)
         snprintf(buf, n, "%s:%sapply=%s", codec_name(spec->id), opts, groups);
     else
@@ -770,6 +822,11 @@ qb_status codec_tensor_init(CodedTensor *t, codec_id id, const CodecParams *para
         return qb_errorf(QB_ERR_INPUT, "codec %s has no scale= option", tr->name);
     if (p.round != CODEC_ROUND_NEAREST && !(tr->options & CODEC_OPT_ROUND))
         return qb_errorf(QB_ERR_INPUT, "codec %s has no round= option", tr->name);
+    if ((unsigned)p.act >= CODEC_ACT_COUNT || (p.act != CODEC_ACT_F32 && !(tr->options & k_acts[p.act].opt))) {
+        char list[256];
+        return qb_errorf(QB_ERR_INPUT, "codec %s has no act=%s (%s)", tr->name, codec_act_name(p.act),
+                         act_support_list(list, sizeof list));
+    }
     if (p.scale == CODEC_SCALE_TENSOR && (!isfinite(tensor_absmax) || tensor_absmax < 0.0f))
         return qb_errorf(QB_ERR_INPUT, "codec %s: tensor absmax %g is not finite and >= 0", tr->name,
                          (double)tensor_absmax);
@@ -1001,6 +1058,7 @@ static int matmul_prefill_region(float *out, const CodedTensor *W, const float *
 }
 
 void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int nthreads) {
+    if (W->params.act != CODEC_ACT_F32) { codec_act_matmul(out, W, x, T, nthreads); return; } /* codec_act.c */
     const int64_t rows = W->rows, cols = W->cols;
     if (nthreads < 1) nthreads = 1;
     if (T <= 0) return;

@@ -44,15 +44,22 @@ enum {
 enum {
     CODEC_OPT_SCALE = 1, /* scale=row | tensor | N (a constant) */
     CODEC_OPT_ROUND = 2, /* round=round (nearest, half away from zero) | floor (the literal uint8 cast) */
+    CODEC_OPT_ACT_Q8 = 4,   /* act=q8: activations as ggml block_q8_0, integer block dots (engine/codec_act.c) */
+    CODEC_OPT_ACT_BF16 = 8, /* act=bf16: activations rounded to bf16, vdpbf16ps products (engine/codec_act.c) */
 };
 typedef enum { CODEC_SCALE_ROW = 0, CODEC_SCALE_TENSOR, CODEC_SCALE_CONST } codec_scale_mode;
 typedef enum { CODEC_ROUND_NEAREST = 0, CODEC_ROUND_FLOOR } codec_round_mode;
+/* The arithmetic of the product (not of the storage): f32 activations (the default: quality numbers then
+ * mean "what the weight codec does"), or llama.cpp's deployed arithmetic — act=q8 (ggml's vec_dot_q4_0_q8_0 /
+ * q8_0_q8_0) or act=bf16 (ggml's vec_dot_bf16). Which codec allows which: the CODEC_OPT_ACT_* bits. */
+typedef enum { CODEC_ACT_F32 = 0, CODEC_ACT_Q8, CODEC_ACT_BF16, CODEC_ACT_COUNT } codec_act_mode;
 
-/* The encode-time options of a spec. All-zero = the defaults (scale=row, round=round). */
+/* The options of a spec. All-zero = the defaults (scale=row, round=round, act=f32). */
 typedef struct {
     codec_scale_mode scale;
     float scale_const;      /* CODEC_SCALE_CONST: the scale (finite, > 0), e.g. 256 as the claim's example implies */
     codec_round_mode round;
+    codec_act_mode act;     /* CODEC_ACT_F32 unless the spec says act=… */
 } CodecParams;
 
 typedef struct {
@@ -132,14 +139,17 @@ typedef struct {
     float tensor_scale;     /* the fixed scale: the tensor absmax for scale=tensor, N for scale=N, else 0 */
 } CodedTensor;
 
-/* Parses "qins:scale=tensor,round=floor,apply=attn+mlp+lm_head" (codec name, then options). Unknown codec
- * or option → QB_ERR_INPUT naming it and listing the known ones (from the table). */
+/* Parses "qins:scale=tensor,round=floor,apply=attn+mlp+lm_head" or "q4_0:act=q8" (codec name, then
+ * options). Unknown codec or option, or an option the codec's row does not allow → QB_ERR_INPUT naming it
+ * and listing the known ones / the codecs that accept it (from the table). */
 qb_status codec_spec_parse(const char *text, CodecSpec *out);
-/* Canonical text of a spec, e.g. "qins:scale=row,apply=attn+mlp" (round= only when not the default). */
+/* Canonical text of a spec, e.g. "qins:scale=row,apply=attn+mlp" (round= and act= only when not the default). */
 void codec_spec_format(const CodecSpec *spec, char *buf, size_t n);
 /* The codec that applies to a tensor of group `group` under `spec` (fp32 when the group is not applied). */
 codec_id codec_for_group(const CodecSpec *spec, unsigned group);
 const char *codec_name(codec_id id);
+/* "f32", "q8", "bf16": the act= value of a mode. */
+const char *codec_act_name(codec_act_mode act);
 /* The codec names, table order, joined by sep ("fp32, bf16, …"): for help texts and error messages. */
 const char *codec_name_list(const char *sep, char *buf, size_t n);
 /* The spec's encode options for a tensor coded with `id` (NULL when id is not the spec's codec, e.g. a
@@ -166,7 +176,8 @@ void codec_decode_row(const CodedTensor *t, int64_t r, float *dst);
  * does not depend on scheduling); T > 1 decodes blocks of rows into f32 scratch and uses sgemm (fp32 uses
  * sgemm on the weights directly). */
 void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int nthreads);
-/* Same product computed with decode + plain scalar loops (the reference every fast path is tested against). */
+/* Same product computed with decode + plain scalar loops (the reference every fast path is tested against).
+ * It ignores params.act (f32 activations); the act=q8/bf16 reference is codec_act_matmul_ref (codec_act.h). */
 void codec_matmul_ref(float *out, const CodedTensor *W, const float *x, int T);
 
 

@@ -102,6 +102,58 @@ START_TEST(test_spec_parse) {
 }
 END_TEST
 
+/* act= (the product's arithmetic): accepted only where the codec's row has the bit, stored in params, written
+ * by codec_spec_format only when not f32 (so every existing label is unchanged), refused elsewhere with a
+ * message naming, from the table, which codecs take which act value. */
+START_TEST(test_act_spec) {
+    CodecSpec s;
+    char buf[128];
+    static const struct {
+        const char *in, *canon;
+        codec_act_mode act;
+    } ok[] = {
+        {"q4_0:act=q8", "q4_0:act=q8,apply=attn+mlp", CODEC_ACT_Q8},
+        {"q8_0:act=q8,apply=attn", "q8_0:act=q8,apply=attn", CODEC_ACT_Q8},
+        {"bf16:apply=mlp,act=bf16", "bf16:act=bf16,apply=mlp", CODEC_ACT_BF16},
+        {"q4_0:act=f32", "q4_0:apply=attn+mlp", CODEC_ACT_F32},
+        {"q4_0", "q4_0:apply=attn+mlp", CODEC_ACT_F32},
+        {"qins:act=f32", "qins:scale=row,apply=attn+mlp", CODEC_ACT_F32},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        ck_assert_msg(codec_spec_parse(ok[i].in, &s) == QB_OK, "%s: %s", ok[i].in, qb_last_error());
+        ck_assert_int_eq(s.params.act, ok[i].act);
+        codec_spec_format(&s, buf, sizeof buf);
+        ck_assert_str_eq(buf, ok[i].canon);
+        CodecSpec b;
+        ck_assert_int_eq(codec_spec_parse(buf, &b), QB_OK);
+        ck_assert_int_eq(b.params.act, s.params.act);
+        ck_assert_int_eq(b.id, s.id);
+    }
+    static const struct {
+        const char *spec, *word;
+    } bad[] = {
+        {"bf16:act=q8", "act=q8 is not available for bf16"}, {"qins:act=q8", "act=q8: q8_0, q4_0"},
+        {"q4_0:act=bf16", "act=bf16: bf16"},                  {"fp32:act=bf16", "act=bf16 is not available"},
+        {"q4_0:act=int4", "act must be f32, q8 or bf16"},     {"q8_0:act=q8,act=q8", "twice"},
+        {"q4_0:act=", "act must be"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        qb_status st = codec_spec_parse(bad[i].spec, &s);
+        ck_assert_msg(st == QB_ERR_INPUT, "'%s' parsed", bad[i].spec);
+        ck_assert_msg(strstr(qb_last_error(), bad[i].word), "'%s': message '%s' lacks '%s'", bad[i].spec,
+                      qb_last_error(), bad[i].word);
+    }
+    /* the same rule at tensor creation, for params made by hand */
+    CodedTensor t;
+    CodecParams p = {.act = CODEC_ACT_Q8};
+    ck_assert_int_eq(codec_tensor_init(&t, CODEC_BF16, &p, 2, 32, 0), QB_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(qb_last_error(), "act=q8"));
+    ck_assert_int_eq(codec_tensor_init(&t, CODEC_Q4_0, &p, 2, 32, 0), QB_OK);
+    ck_assert_int_eq(t.params.act, CODEC_ACT_Q8);
+    codec_tensor_free(&t);
+}
+END_TEST
+
 /* ---- the QINS code ---- */
 
 START_TEST(test_qins_code) {
@@ -1062,6 +1114,7 @@ static Suite *suite(void) {
     TCase *tc = tcase_create("codec");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_spec_parse);
+    tcase_add_test(tc, test_act_spec);
     tcase_add_test(tc, test_qins_code);
     tcase_add_test(tc, test_qins_variant_specs);
     tcase_add_test(tc, test_qins_claim_example);

@@ -1,0 +1,422 @@
+/* codec_act.c — act=q8 (q4_0, q8_0 weights) and act=bf16 (bf16 weights): the product in llama.cpp's
+ * deployed arithmetic (see codec_act.h for the definitions and ggml's functions they follow).
+ *
+ * Layout of the work: each activation row is prepared once per product (quantized to block_q8_0 with its
+ * per-block sums, or rounded to bf16), then rows are split statically over the threads in one OpenMP region
+ * and every (row, token) result comes from one kernel call whose arithmetic depends only on that row and that
+ * token. So a result does not depend on T, the thread count, the split or the SIMD level: the act=q8 kernel
+ * is bit-identical to the scalar reference (tested), and the act=bf16 scalar fallback is bit-identical to the
+ * vdpbf16ps kernel (tested); the vdpbf16ps kernel differs from ggml's scalar reference (a double sum) within
+ * the tolerance the tests name.
+ *
+ * The act=q8 kernel (AVX-512 VNNI) works on 16 rows at once, one f32 lane per row, so each row keeps the
+ * reference's order exactly: block after block, sumf = sumf + (sumi·d_w)·d_x (q4_0) or sumi·(d_w·d_x) (q8_0).
+ * For one block, 8 vectors each hold two rows' 32 weights and vpdpbusd (u8 × s8, 4 products per i32 lane)
+ * forms partial sums; a transpose-and-add tree turns the 8 × 16 partials into the 16 rows' block sums (integer
+ * sums: exact in any order). vpdpbusd wants one unsigned operand: q4_0 nibbles are 0..15 already (Σ(n−8)·y
+ * = Σn·y − 8·Σy), q8_0 weights are flipped to w+128 (Σw·y = Σ(w+128)·y − 128·Σy), with Σy per block computed
+ * once per activation row. */
+#include "codec_act.h"
+#include "codec.h"
+#include "codec_blocks.h"
+#include "util.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define ACT_X86 1
+#else
+#define ACT_X86 0
+#endif
+
+/* GCC 12.2 (-O2 -march=native, this machine) vectorizes the q4_0 reference's sum with the AVX-VNNI
+ * vpdpbusd but feeds it the already-signed (nibble − 8) bytes as its *unsigned* operand, so −1 counts as 255:
+ * the q4_0 reference returned 129540 instead of −508 on test_q8_dots_hand's case (objdump of codec_act.o).
+ * The references are plain scalar code, so GCC's vectorizer is switched off for them. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define ACT_SCALAR __attribute__((optimize("no-tree-vectorize")))
+#else
+#define ACT_SCALAR
+#endif
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* References: the definitions. Each rounding step is its own statement: clang's default -ffp-contract=on
+ * would otherwise fuse the last multiply and add of one expression into an FMA (gcc in -std=c11 does not). */
+
+void codec_act_quantize_q8_0_ref(const float *x, block_q8_0 *y, int64_t n) {
+    /* The q8_0 weight quantizer is ggml's quantize_row_q8_0_ref (d = amax/127 as f16, id = d ? 1/d : 0,
+     * roundf(x·id)); ggml quantizes activations with the same function, so do we: one definition. */
+    codec_table[CODEC_Q8_0].from_float_ref(x, y, NULL, n, NULL);
+}
+
+ACT_SCALAR float codec_act_dot_q4_0_q8_0_ref(const block_q4_0 *w, const block_q8_0 *y, int64_t n) {
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        int sumi0 = 0, sumi1 = 0;
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            sumi0 += ((w[b].qs[j] & 0x0f) - 8) * y[b].qs[j];
+            sumi1 += ((w[b].qs[j] >> 4) - 8) * y[b].qs[j + QK4_0 / 2];
+        }
+        float p = (float)(sumi0 + sumi1) * qb_f16_to_f32(w[b].d); /* ggml: sumi*d_w*d_x, left to right */
+        p = p * qb_f16_to_f32(y[b].d);
+        sumf = sumf + p;
+    }
+    return sumf;
+}
+
+ACT_SCALAR float codec_act_dot_q8_0_q8_0_ref(const block_q8_0 *w, const block_q8_0 *y, int64_t n) {
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        int sumi = 0;
+        for (int j = 0; j < QK8_0; j++) sumi += w[b].qs[j] * y[b].qs[j];
+        const float dd = qb_f16_to_f32(w[b].d) * qb_f16_to_f32(y[b].d); /* ggml: sumi*(d_w*d_x) */
+        const float p = (float)sumi * dd;
+        sumf = sumf + p;
+    }
+    return sumf;
+}
+
+void codec_act_round_bf16(const float *x, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = qb_f32_to_bf16(x[i]); /* RNE, NaN quieted: ggml's conversion */
+}
+
+float codec_act_dot_bf16_ref(const uint16_t *w, const uint16_t *x, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float p = qb_bf16_to_f32(w[i]) * qb_bf16_to_f32(x[i]); /* exact unless it under/overflows */
+        s += (double)p;
+    }
+    return (float)s;
+}
+
+/* vdpbf16ps reads denormal inputs as zero and flushes denormal results to zero (Intel SDM: "FP32 FMA with
+ * daz in, ftz out and RNE rounding"). */
+static float daz_ftz(float v) {
+    return fpclassify(v) == FP_SUBNORMAL ? copysignf(0.0f, v) : v;
+}
+
+float codec_act_dot_bf16_emul(const uint16_t *w, const uint16_t *x, int64_t n) {
+    float acc[2][16] = {{0}};
+    for (int64_t c = 0; c * 32 < n; c++) { /* 32-element chunks, alternately into the two accumulators */
+        float *a = acc[c & 1];
+        for (int l = 0; l < 16; l++) {
+            const int64_t i = c * 32 + 2 * l; /* zero-padded past n, as the kernel's masked loads */
+            const float w0 = i < n ? qb_bf16_to_f32(w[i]) : 0.0f, x0 = i < n ? qb_bf16_to_f32(x[i]) : 0.0f;
+            const float w1 = i + 1 < n ? qb_bf16_to_f32(w[i + 1]) : 0.0f;
+            const float x1 = i + 1 < n ? qb_bf16_to_f32(x[i + 1]) : 0.0f;
+            const float t = daz_ftz(fmaf(daz_ftz(w1), daz_ftz(x1), daz_ftz(a[l]))); /* odd pair first */
+            a[l] = daz_ftz(fmaf(daz_ftz(w0), daz_ftz(x0), t));
+        }
+    }
+    float s[16];
+    for (int l = 0; l < 16; l++) s[l] = acc[0][l] + acc[1][l];
+    for (int h = 8; h >= 1; h /= 2) /* the kernel's reduction: lane l + lane l+h, halving */
+        for (int l = 0; l < h; l++) s[l] = s[l] + s[l + h];
+    return s[0];
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* CPU features beyond codec_simd_level's AVX-512 F+BW+VL (which also checks the OS saves zmm state). */
+
+static int cpu_has(int which) { /* 0: AVX512_VNNI, 1: AVX512_BF16 */
+#if ACT_X86
+    static int cached[2] = {-1, -1};
+    if (cached[which] < 0) {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        int v = 0;
+        if (which == 0 && __get_cpuid_count(7, 0, &a, &b, &c, &d)) v = (c >> 11) & 1;
+        if (which == 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) v = (a >> 5) & 1;
+        cached[which] = v;
+    }
+    return cached[which];
+#else
+    (void)which;
+    return 0;
+#endif
+}
+
+int codec_act_q8_is_fast(void) {
+    return ACT_X86 && codec_simd_level() >= 2 && cpu_has(0);
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* AVX-512 kernels. */
+
+/* One activation row prepared for the q8 kernels: nb blocks, Σqs and f32 d of each. */
+typedef struct {
+    const block_q8_0 *q;
+    const int32_t *sum;
+    const float *d;
+} act_q8_row;
+
+#if ACT_X86
+#define TVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define TBF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
+
+/* Vector k holds rows k_pair[k] and k_pair[k] + 4, so that the reduction below leaves rows 0..15 in lanes
+ * 0..15. */
+static const int k_pair[8] = {0, 1, 2, 3, 8, 9, 10, 11};
+
+/* 8 vectors of i32 partials (vector k: two rows, each row's partials in two of the four 128-bit quarters)
+ * → one vector of 16 row sums. Levels 1–2 add within 128-bit quarters (transpose-and-add); level 3 adds the
+ * two quarters of each row, chosen by IX/IY (_mm512_shuffle_i32x4 selectors). */
+#define ACT_REDUCE8(p, IX, IY, out)                                                                          \
+    do {                                                                                                     \
+        __m512i q0_ = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]), _mm512_unpackhi_epi32(p[0], p[1])); \
+        __m512i q1_ = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]), _mm512_unpackhi_epi32(p[2], p[3])); \
+        __m512i q2_ = _mm512_add_epi32(_mm512_unpacklo_epi32(p[4], p[5]), _mm512_unpackhi_epi32(p[4], p[5])); \
+        __m512i q3_ = _mm512_add_epi32(_mm512_unpacklo_epi32(p[6], p[7]), _mm512_unpackhi_epi32(p[6], p[7])); \
+        __m512i r0_ = _mm512_add_epi32(_mm512_unpacklo_epi64(q0_, q1_), _mm512_unpackhi_epi64(q0_, q1_));     \
+        __m512i r1_ = _mm512_add_epi32(_mm512_unpacklo_epi64(q2_, q3_), _mm512_unpackhi_epi64(q2_, q3_));     \
+        (out) = _mm512_add_epi32(_mm512_shuffle_i32x4(r0_, r1_, IX), _mm512_shuffle_i32x4(r0_, r1_, IY));    \
+    } while (0)
+
+/* The f16 d of block b of 16 rows → f32, for every block (one gather per block): dw16[b·16 + i]. */
+TVNNI static void gather_scales16(const uint8_t *rows, size_t stride, size_t block_bytes, int64_t nb, float *dw16) {
+    const __m512i off = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32((int)stride));
+    for (int64_t b = 0; b < nb; b++) {
+        /* 4 bytes at each block start: d (little-endian, first) and 2 bytes of codes, dropped by the narrowing */
+        const __m512i g = _mm512_i32gather_epi32(off, rows + (size_t)b * block_bytes, 1);
+        _mm512_storeu_ps(dw16 + b * 16, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g)));
+    }
+}
+
+TVNNI static void dot16_q4_0(const uint8_t *rows, size_t stride, const float *dw16, const act_q8_row *y, int64_t nb,
+                             float out[16]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    /* a weight vector is [row lo: elements 0–15, row hi: 0–15, row lo: 16–31, row hi: 16–31] (low nibbles,
+     * then high nibbles), so the activation is laid out [y0–15, y0–15, y16–31, y16–31] */
+    const __m512i yperm = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __m512i yv =
+            _mm512_permutexvar_epi64(yperm, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y->q[b].qs)));
+        __m512i p[8];
+        for (int k = 0; k < 8; k++) {
+            const block_q4_0 *lo = (const block_q4_0 *)(rows + (size_t)k_pair[k] * stride) + b;
+            const block_q4_0 *hi = (const block_q4_0 *)(rows + (size_t)(k_pair[k] + 4) * stride) + b;
+            const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo->qs)),
+                                                      _mm_loadu_si128((const __m128i *)hi->qs), 1);
+            const __m512i v =
+                _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), m4);
+            p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v, yv);
+        }
+        __m512i s;
+        ACT_REDUCE8(p, 0x44, 0xEE, s); /* row lo = quarters 0 + 2, row hi = 1 + 3 */
+        s = _mm512_sub_epi32(s, _mm512_set1_epi32(8 * y->sum[b]));
+        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_loadu_ps(dw16 + b * 16)); /* (sumi·d_w)·d_x */
+        f = _mm512_mul_ps(f, _mm512_set1_ps(y->d[b]));
+        acc = _mm512_add_ps(acc, f);
+    }
+    _mm512_storeu_ps(out, acc);
+}
+
+TVNNI static void dot16_q8_0(const uint8_t *rows, size_t stride, const float *dw16, const act_q8_row *y, int64_t nb,
+                             float out[16]) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        /* a weight vector is [row lo: 0–31, row hi: 0–31]; the activation [y, y] */
+        const __m512i yv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)y->q[b].qs));
+        __m512i p[8];
+        for (int k = 0; k < 8; k++) {
+            const block_q8_0 *lo = (const block_q8_0 *)(rows + (size_t)k_pair[k] * stride) + b;
+            const block_q8_0 *hi = (const block_q8_0 *)(rows + (size_t)(k_pair[k] + 4) * stride) + b;
+            const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)lo->qs)),
+                                                 _mm256_loadu_si256((const __m256i *)hi->qs), 1);
+            p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(v, flip), yv);
+        }
+        __m512i s;
+        ACT_REDUCE8(p, 0x88, 0xDD, s); /* row lo = quarters 0 + 1, row hi = 2 + 3 */
+        s = _mm512_sub_epi32(s, _mm512_set1_epi32(128 * y->sum[b]));
+        const __m512 dd = _mm512_mul_ps(_mm512_loadu_ps(dw16 + b * 16), _mm512_set1_ps(y->d[b])); /* sumi·(d_w·d_x) */
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(s), dd));
+    }
+    _mm512_storeu_ps(out, acc);
+}
+
+/* ggml_vec_dot_bf16's AVX512BF16 arithmetic: 32-element chunks alternately into two accumulators, the last
+ * partial chunk zero-padded, then c0 + c1 reduced by halving (the order codec_act_dot_bf16_emul mirrors). */
+TBF16 static float dot_bf16_avx512(const uint16_t *w, const uint16_t *x, int64_t n) {
+    __m512 c[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        c[0] = _mm512_dpbf16_ps(c[0], (__m512bh)_mm512_loadu_si512(w + i), (__m512bh)_mm512_loadu_si512(x + i));
+        c[1] = _mm512_dpbf16_ps(c[1], (__m512bh)_mm512_loadu_si512(w + i + 32),
+                                (__m512bh)_mm512_loadu_si512(x + i + 32));
+    }
+    for (; i < n; i += 32) {
+        const int64_t k = n - i < 32 ? n - i : 32;
+        const __mmask32 m = k == 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << k) - 1u);
+        const int a = (int)((i / 32) & 1);
+        c[a] = _mm512_dpbf16_ps(c[a], (__m512bh)_mm512_maskz_loadu_epi16(m, w + i),
+                                (__m512bh)_mm512_maskz_loadu_epi16(m, x + i));
+    }
+    const __m512 s16 = _mm512_add_ps(c[0], c[1]);
+    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(s16),
+                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s16), 1)));
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    const __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    return _mm_cvtss_f32(s1);
+}
+#endif
+
+codec_act_bf16_dot_fn codec_act_dot_bf16_fast(void) {
+#if ACT_X86
+    if (codec_simd_level() >= 2 && cpu_has(1)) return dot_bf16_avx512;
+#endif
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* The products. */
+
+/* Quantizes activation row xt (cols values, zero-padded to nb blocks as the weights are) into q. */
+static void quantize_padded(const float *xt, int64_t cols, int64_t nb, block_q8_0 *q) {
+    const int64_t full = cols / QK8_0;
+    codec_act_quantize_q8_0_ref(xt, q, full * QK8_0);
+    if (full < nb) {
+        float pad[QK8_0] = {0};
+        memcpy(pad, xt + full * QK8_0, (size_t)(cols - full * QK8_0) * sizeof(float));
+        codec_act_quantize_q8_0_ref(pad, q + full, QK8_0);
+    }
+}
+
+/* The same, with Σqs and the f32 d of each block for the kernels. */
+static void prepare_q8(const float *xt, int64_t cols, int64_t nb, block_q8_0 *q, int32_t *sum, float *d) {
+    quantize_padded(xt, cols, nb, q);
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t s = 0;
+        for (int j = 0; j < QK8_0; j++) s += q[b].qs[j];
+        sum[b] = s;
+        d[b] = qb_f16_to_f32(q[b].d);
+    }
+}
+
+static float dot_q8_ref_row(const CodedTensor *W, int64_t r, const block_q8_0 *q) {
+    const void *row = W->codes + (size_t)r * W->row_stride;
+    return W->id == CODEC_Q4_0 ? codec_act_dot_q4_0_q8_0_ref(row, q, W->cols_padded)
+                               : codec_act_dot_q8_0_q8_0_ref(row, q, W->cols_padded);
+}
+
+static void matmul_q8(float *out, const CodedTensor *W, const float *x, int T, int nthreads, int fast) {
+    const int64_t rows = W->rows, cols = W->cols, nb = W->cols_padded / QK8_0;
+    block_q8_0 *q = malloc((size_t)T * (size_t)nb * sizeof *q);
+    int32_t *sum = malloc((size_t)T * (size_t)nb * sizeof *sum);
+    float *d = malloc((size_t)T * (size_t)nb * sizeof *d);
+    if (!q || !sum || !d) { /* no memory for all tokens: the reference, one token at a time (same bits) */
+        free(q);
+        free(sum);
+        free(d);
+        codec_act_matmul_ref(out, W, x, T);
+        return;
+    }
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int t = 0; t < T; t++)
+        prepare_q8(x + (size_t)t * cols, cols, nb, q + (size_t)t * nb, sum + (size_t)t * nb, d + (size_t)t * nb);
+
+    const int64_t groups = fast ? rows / 16 : 0;
+#pragma omp parallel num_threads(nthreads)
+    {
+#if ACT_X86
+        float *dw16 = groups ? malloc((size_t)nb * 16 * sizeof(float)) : NULL;
+        /* 16-row groups split statically; within a group every token (the group's codes stay in cache) */
+#pragma omp for schedule(static)
+        for (int64_t g = 0; g < groups; g++) {
+            const uint8_t *rows16 = W->codes + (size_t)g * 16 * W->row_stride;
+            if (!dw16) { /* no scratch on this thread: the reference gives the same bits */
+                for (int t = 0; t < T; t++)
+                    for (int i = 0; i < 16; i++)
+                        out[(size_t)t * rows + g * 16 + i] = dot_q8_ref_row(W, g * 16 + i, q + (size_t)t * nb);
+                continue;
+            }
+            gather_scales16(rows16, W->row_stride, W->traits->block_bytes, nb, dw16);
+            for (int t = 0; t < T; t++) {
+                const act_q8_row y = {q + (size_t)t * nb, sum + (size_t)t * nb, d + (size_t)t * nb};
+                float o[16];
+                if (W->id == CODEC_Q4_0) dot16_q4_0(rows16, W->row_stride, dw16, &y, nb, o);
+                else dot16_q8_0(rows16, W->row_stride, dw16, &y, nb, o);
+                memcpy(out + (size_t)t * rows + g * 16, o, sizeof o);
+            }
+        }
+        free(dw16);
+#endif
+        /* the rows no 16-row group covers (all rows on the scalar path) */
+#pragma omp for schedule(static)
+        for (int64_t r = groups * 16; r < rows; r++)
+            for (int t = 0; t < T; t++) out[(size_t)t * rows + r] = dot_q8_ref_row(W, r, q + (size_t)t * nb);
+    }
+    free(q);
+    free(sum);
+    free(d);
+}
+
+static void matmul_bf16(float *out, const CodedTensor *W, const float *x, int T, int nthreads) {
+    const int64_t rows = W->rows, cols = W->cols;
+    codec_act_bf16_dot_fn dot = codec_act_dot_bf16_fast();
+    if (!dot) dot = codec_act_dot_bf16_emul; /* the same bits, slowly */
+    uint16_t *xb = malloc((size_t)T * (size_t)cols * sizeof *xb);
+    if (!xb) {
+        uint16_t *x1 = malloc((size_t)cols * sizeof *x1);
+        for (int t = 0; t < T; t++) {
+            if (x1) codec_act_round_bf16(x + (size_t)t * cols, x1, cols);
+            for (int64_t r = 0; r < rows; r++)
+                out[(size_t)t * rows + r] = x1 ? dot((const uint16_t *)(W->codes + (size_t)r * W->row_stride), x1, cols) : NAN;
+        }
+        free(x1);
+        return;
+    }
+    for (int t = 0; t < T; t++) codec_act_round_bf16(x + (size_t)t * cols, xb + (size_t)t * cols, cols);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const uint16_t *w = (const uint16_t *)(W->codes + (size_t)r * W->row_stride);
+        for (int t = 0; t < T; t++) out[(size_t)t * rows + r] = dot(w, xb + (size_t)t * cols, cols);
+    }
+    free(xb);
+}
+
+void codec_act_matmul(float *out, const CodedTensor *W, const float *x, int T, int nthreads) {
+    if (nthreads < 1) nthreads = 1;
+    if (T <= 0) return;
+    if (W->params.act == CODEC_ACT_Q8 && (W->id == CODEC_Q4_0 || W->id == CODEC_Q8_0)) {
+        /* the gather's offsets are i32: 15 row strides must fit (always, short of 134 MB rows) */
+        const int fast = codec_act_q8_is_fast() && W->row_stride <= (size_t)INT32_MAX / 16;
+        matmul_q8(out, W, x, T, nthreads, fast);
+    } else if (W->params.act == CODEC_ACT_BF16 && W->id == CODEC_BF16) {
+        matmul_bf16(out, W, x, T, nthreads);
+    } else { /* codec_tensor_init refuses other pairs; unreachable short of a hand-made tensor */
+        for (int64_t i = 0; i < (int64_t)T * W->rows; i++) out[i] = NAN;
+    }
+}
+
+void codec_act_matmul_ref(float *out, const CodedTensor *W, const float *x, int T) {
+    const int64_t rows = W->rows, cols = W->cols;
+    if (W->params.act == CODEC_ACT_BF16 && W->id == CODEC_BF16) {
+        uint16_t *xb = malloc((size_t)cols * sizeof *xb);
+        for (int t = 0; t < T; t++) {
+            if (xb) codec_act_round_bf16(x + (size_t)t * cols, xb, cols);
+            for (int64_t r = 0; r < rows; r++)
+                out[(size_t)t * rows + r] =
+                    xb ? codec_act_dot_bf16_ref((const uint16_t *)(W->codes + (size_t)r * W->row_stride), xb, cols)
+                       : NAN;
+        }
+        free(xb);
+        return;
+    }
+    const int64_t nb = W->cols_padded / QK8_0;
+    block_q8_0 *q = malloc((size_t)nb * sizeof *q);
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (size_t)t * cols;
+        if (q) quantize_padded(xt, cols, nb, q);
+        for (int64_t r = 0; r < rows; r++) /* NaN marks outputs there was no memory to compute */
+            out[(size_t)t * rows + r] = q ? dot_q8_ref_row(W, r, q) : NAN;
+    }
+    free(q);
+}
