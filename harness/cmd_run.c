@@ -184,7 +184,8 @@ static int child_interrupted(int status) {
 
 typedef struct {
     const Workload *w;
-    const char *codec, *kv, *ref_h5, *ref_logits, *cell_h5;
+    int codec, kv; /* indices into the config's codecs and kv */
+    const char *ref_h5, *ref_logits, *cell_h5;
 } ChildArgs;
 
 static qb_status child_reference(void *arg, SummaryRow *row) {
@@ -455,29 +456,6 @@ int cmd_run(int argc, char **argv) {
         free(o_model), free(o_codec), free(o_kv);
         return opts_lib_error("run", st);
     }
-    /* a typo in a codec or KV mode is a config error, found before any cell runs */
-    {
-        CodecSpec cs;
-        kv_mode km;
-        if ((st = codec_spec_parse(cfg.reference, &cs))) qb_error_prefix("reference");
-        for (int i = 0; !st && i < cfg.n_codecs; i++)
-            if ((st = codec_spec_parse(cfg.codecs[i], &cs))) {
-                char k[32];
-                snprintf(k, sizeof k, "codecs[%d]", i);
-                qb_error_prefix(k);
-            }
-        for (int i = 0; !st && i < cfg.n_kv; i++)
-            if ((st = kv_mode_parse(cfg.kv[i], &km))) {
-                char k[32];
-                snprintf(k, sizeof k, "kv[%d]", i);
-                qb_error_prefix(k);
-            }
-        if (st) {
-            qb_error_prefix(cfg_path);
-            rc = opts_lib_error("run", st);
-            goto done_cfg;
-        }
-    }
     int nthreads = threads >= 0 ? (int)threads : cfg.threads;
     if (nthreads <= 0) nthreads = opts_default_threads();
 
@@ -721,7 +699,7 @@ int cmd_run(int argc, char **argv) {
         Live lv = {&po, "", {2 * w->n_prompts, w->n_windows, cfg.has_speed ? cfg.speed_repeats : 0}, 1,
                    total - done_n - 1, done_n ? cells_secs / done_n : 0};
         int need_ref = w->n_prompts || w->n_windows;
-        ChildArgs a = {w, cfg.codecs[cl->codec], cfg.kv[cl->kv], ref_h5, ref_logits, cell_h5};
+        ChildArgs a = {w, cl->codec, cl->kv, ref_h5, ref_logits, cell_h5};
         struct rusage ru;
         double tc = qb_now();
         if (ref_fail[cl->model][0]) snprintf(reason, sizeof reason, "%s", ref_fail[cl->model]);
@@ -878,7 +856,7 @@ done:
     free(cells);
     free(rows);
     if (shared != MAP_FAILED && shared) munmap(shared, sizeof *shared);
-done_cfg:
+
     exp_config_free(&cfg);
     free(o_model);
     free(o_codec);

@@ -803,3 +803,113 @@ const H5rField *h5r_summary_fields(int *n) {
     *n = (int)(sizeof f / sizeof f[0]);
     return f;
 }
+
+/* ---------------------------------------------------------------- one cell */
+
+qb_status h5r_write_rs(hid_t loc, rs_id id, hid_t type, int rank, const hsize_t *dims, const void *data) {
+    const RsEntry *e = rs_entry(id);
+    return h5r_write(loc, e->name, type, rank, dims, data, e->units, e->description);
+}
+
+void cell_results_free(CellResults *r) {
+    CellGreedyResult *g = &r->greedy;
+    void *greedy[] = {g->tokens, g->argmax, g->first_div, g->match, g->agree, g->survival, g->flip_prompt,
+                      g->flip_step, g->flip_margin};
+    CellPplResult *p = &r->ppl;
+    void *ppl[] = {p->nll, p->kl, p->dp, p->same, p->wnll, p->wref, p->wkl, p->wcnt, p->wcnt64};
+    for (size_t i = 0; i < sizeof greedy / sizeof *greedy; i++) free(greedy[i]);
+    for (size_t i = 0; i < sizeof ppl / sizeof *ppl; i++) free(ppl[i]);
+    free(r->speed.prefill_s);
+    free(r->speed.decode_s);
+    memset(&r->greedy, 0, sizeof r->greedy);
+    memset(&r->ppl, 0, sizeof r->ppl);
+    memset(&r->speed, 0, sizeof r->speed);
+}
+
+/* A group of the cell (name from the schema), closed at once: the datasets are written by path. */
+static qb_status cell_subgroup(hid_t cell, rs_id id, hid_t *g) { return h5r_group(cell, rs_name(id), g); }
+
+static qb_status write_memory(hid_t cell, const CellMemory *m) {
+    hid_t g;
+    hsize_t d[1] = {H5R_MEM_GROUPS};
+    qb_status st = cell_subgroup(cell, RS_MEMORY, &g);
+    if (st) return st;
+    if (!(st = h5r_attr_str(g, rs_name(RS_MEMORY_GROUPS), "attn, mlp, lm_head, embed, norms")) &&
+        !(st = h5r_write_rs(cell, RS_MEM_WEIGHT_BYTES, H5T_NATIVE_INT64, 1, d, m->bytes)))
+        st = h5r_write_rs(cell, RS_MEM_WEIGHT_PARAMS, H5T_NATIVE_INT64, 1, d, m->params);
+    H5Gclose(g);
+    return st;
+}
+
+/* greedy/ (free-running) and tf/ (teacher-forced) of one cell. */
+static qb_status write_greedy(hid_t cell, const CellGreedyResult *r) {
+    hsize_t dpt[2] = {(hsize_t)r->n_prompts, (hsize_t)r->steps}, dp[1] = {(hsize_t)r->n_prompts},
+            dt[1] = {(hsize_t)r->steps}, df[1] = {r->n_flips};
+    hid_t g;
+    qb_status st = h5r_attr_i64(cell, rs_name(RS_CELL_BATCH), r->batch);
+    if (!st && !(st = cell_subgroup(cell, RS_GREEDY, &g))) {
+        H5Gclose(g);
+        if (!(st = h5r_write_rs(cell, RS_GREEDY_TOKENS, H5T_NATIVE_INT32, 2, dpt, r->tokens)) &&
+            !(st = h5r_write_rs(cell, RS_GREEDY_MATCH, H5T_NATIVE_DOUBLE, 1, dp, r->match)) &&
+            !(st = h5r_write_rs(cell, RS_GREEDY_FIRST_DIVERGENCE, H5T_NATIVE_INT32, 1, dp, r->first_div)))
+            st = h5r_write_rs(cell, RS_GREEDY_SURVIVAL, H5T_NATIVE_DOUBLE, 1, dt, r->survival);
+    }
+    if (!st && !(st = cell_subgroup(cell, RS_TF, &g))) {
+        H5Gclose(g);
+        if (!(st = h5r_write_rs(cell, RS_TF_ARGMAX, H5T_NATIVE_INT32, 2, dpt, r->argmax)) &&
+            !(st = h5r_write_rs(cell, RS_TF_AGREE, H5T_NATIVE_DOUBLE, 1, dp, r->agree)) &&
+            !(st = h5r_write_rs(cell, RS_TF_FLIP_PROMPT, H5T_NATIVE_INT32, 1, df, r->flip_prompt)) &&
+            !(st = h5r_write_rs(cell, RS_TF_FLIP_STEP, H5T_NATIVE_INT32, 1, df, r->flip_step)))
+            st = h5r_write_rs(cell, RS_TF_FLIP_MARGIN, H5T_NATIVE_FLOAT, 1, df, r->flip_margin);
+    }
+    return st;
+}
+
+static qb_status write_ppl(hid_t cell, const CellPplResult *r) {
+    hsize_t dn[1] = {(hsize_t)r->n_tokens}, dw[1] = {(hsize_t)r->n_windows};
+    hid_t g;
+    qb_status st = cell_subgroup(cell, RS_PPL, &g);
+    if (st) return st;
+    H5Gclose(g);
+    if ((st = h5r_write_rs(cell, RS_PPL_NLL, H5T_NATIVE_DOUBLE, 1, dn, r->nll)) ||
+        (st = h5r_write_rs(cell, RS_PPL_KL, H5T_NATIVE_DOUBLE, 1, dn, r->kl)) ||
+        (st = h5r_write_rs(cell, RS_PPL_SAME_TOP, H5T_NATIVE_INT8, 1, dn, r->same)) ||
+        (st = h5r_write_rs(cell, RS_PPL_DP_TOP, H5T_NATIVE_DOUBLE, 1, dn, r->dp)) ||
+        (st = h5r_write_rs(cell, RS_PPL_WINDOW_NLL, H5T_NATIVE_DOUBLE, 1, dw, r->wnll)) ||
+        (st = h5r_write_rs(cell, RS_PPL_WINDOW_REF_NLL, H5T_NATIVE_DOUBLE, 1, dw, r->wref)) ||
+        (st = h5r_write_rs(cell, RS_PPL_WINDOW_KL, H5T_NATIVE_DOUBLE, 1, dw, r->wkl)))
+        return st;
+    return h5r_write_rs(cell, RS_PPL_WINDOW_COUNT, H5T_NATIVE_INT64, 1, dw, r->wcnt64);
+}
+
+static qb_status write_speed(hid_t cell, const CellSpeedResult *r) {
+    hsize_t dr[1] = {(hsize_t)r->repeats};
+    hid_t g;
+    qb_status st = cell_subgroup(cell, RS_SPEED, &g);
+    if (st) return st;
+    if (!(st = h5r_attr_i64(g, rs_name(RS_SPEED_PROMPT_TOKENS), r->prompt_tokens)) &&
+        !(st = h5r_attr_i64(g, rs_name(RS_SPEED_DECODE_TOKENS), r->decode_tokens)) &&
+        !(st = h5r_attr_i64(g, rs_name(RS_SPEED_THREADS), r->threads)) &&
+        !(st = h5r_write_rs(cell, RS_SPEED_PREFILL_SECONDS, H5T_NATIVE_DOUBLE, 1, dr, r->prefill_s)))
+        st = h5r_write_rs(cell, RS_SPEED_DECODE_SECONDS, H5T_NATIVE_DOUBLE, 1, dr, r->decode_s);
+    H5Gclose(g);
+    return st;
+}
+
+qb_status h5r_write_cell(hid_t file, const char *path, const CellResults *r) {
+    hid_t g;
+    qb_status st = h5r_group(file, path, &g);
+    if (st) return st;
+    if (!(st = h5r_attr_str(g, rs_name(RS_CELL_MODEL), r->model)) &&
+        !(st = h5r_attr_str(g, rs_name(RS_CELL_CODEC), r->codec)) &&
+        !(st = h5r_attr_str(g, rs_name(RS_CELL_CODEC_CANONICAL), r->codec_canonical)) &&
+        !(st = h5r_attr_str(g, rs_name(RS_CELL_KV), r->kv)) &&
+        !(st = h5r_attr_i64(g, rs_name(RS_CELL_INDEX), r->cell_index)) &&
+        !(st = h5r_attr_str(g, rs_name(RS_CELL_STATUS), "ok")))
+        st = write_memory(g, &r->memory);
+    if (!st && r->has_greedy) st = write_greedy(g, &r->greedy);
+    if (!st && r->has_ppl) st = write_ppl(g, &r->ppl);
+    if (!st && r->has_speed) st = write_speed(g, &r->speed);
+    if (H5Gclose(g) < 0 && !st) st = qb_errorf(QB_ERR_IO, "%s: cannot close group", path);
+    return st;
+}
