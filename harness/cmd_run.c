@@ -584,8 +584,8 @@ int cmd_run(int argc, char **argv) {
             rc = opts_lib_error("run", st);
             goto done;
         }
-        st = h5r_read_attr_str(f, "/", "config_text", &text);
-        if (!st) st = h5r_read_attr_str(f, "/", "shard", &sh);
+        st = h5r_read_attr_str(f, "/", rs_name(RS_ROOT_CONFIG_TEXT), &text);
+        if (!st) st = h5r_read_attr_str(f, "/", rs_name(RS_ROOT_SHARD), &sh);
         if (!st && (st = h5r_read_summary(f, &rows, &n_rows)))
             st = qb_errorf(QB_ERR_INPUT, "%s is damaged (its summary table cannot be read): run with --fresh, or delete it",
                            out);
@@ -600,7 +600,7 @@ int cmd_run(int argc, char **argv) {
         for (size_t r = 0; !st && r < n_rows;) {
             char g[512], path[600];
             h5r_cell_name(rows[r].model, rows[r].codec, rows[r].kv, g, sizeof g);
-            snprintf(path, sizeof path, "/cells/%s", g);
+            snprintf(path, sizeof path, "%s/%s", rs_name(RS_CELLS), g);
             if (!strcmp(rows[r].status, "ok") && h5r_check(f, path)) {
                 fprintf(stderr, "qinsbench run: %s: %s — recomputing that cell\n", out, qb_last_error());
                 drops[n_drops++] = strdup(path);
@@ -611,7 +611,7 @@ int cmd_run(int argc, char **argv) {
         }
         for (int mi = 0; !st && mi < cfg.n_models; mi++) {
             char path[300];
-            snprintf(path, sizeof path, "/models/%s", cfg.models[mi].label);
+            snprintf(path, sizeof path, "%s/%s", rs_name(RS_MODELS), cfg.models[mi].label);
             if (H5Lexists(f, path, H5P_DEFAULT) > 0 && h5r_check(f, path)) {
                 fprintf(stderr, "qinsbench run: %s: %s — recomputing the reference\n", out, qb_last_error());
                 drops[n_drops++] = strdup(path);
@@ -737,8 +737,8 @@ int cmd_run(int argc, char **argv) {
         if (!reason[0]) {
             if (!ref_in_file[cl->model]) {
                 char dst[256];
-                snprintf(dst, sizeof dst, "/models/%s", em->label);
-                const char *src = "ref", *dstp = dst;
+                snprintf(dst, sizeof dst, "%s/%s", rs_name(RS_MODELS), em->label);
+                const char *src = rs_name(RS_CACHE_REF), *dstp = dst;
                 if ((st = h5r_commit_drop(out, ref_h5, &src, &dstp, 1, (const char *const *)drops, n_drops, rows,
                                           n_rows))) {
                     progress_end(&po);
@@ -785,8 +785,8 @@ int cmd_run(int argc, char **argv) {
         qsort(rows, n_rows, sizeof *rows, cmp_row);
         char gname[512], dst[600];
         h5r_cell_name(em->label, cfg.codecs[cl->codec], cfg.kv[cl->kv], gname, sizeof gname);
-        snprintf(dst, sizeof dst, "/cells/%s", gname);
-        const char *src = "cell", *dstp = dst;
+        snprintf(dst, sizeof dst, "%s/%s", rs_name(RS_CELLS), gname);
+        const char *src = rs_name(RS_CACHE_CELL), *dstp = dst;
         int has_cell = !reason[0] && qb_file_exists(cell_h5);
         if ((st = h5r_commit_drop(out, has_cell ? cell_h5 : NULL, &src, &dstp, has_cell, (const char *const *)drops,
                                   n_drops, rows, n_rows))) {

@@ -516,6 +516,37 @@ static qb_status h5_finish(const char *tmp, const char *path, hid_t f, hid_t g, 
 
 /* ---------------------------------------------------------------- reference */
 
+/* The reference's group: the model's attributes, and its outputs on the workload: prompts and greedy tokens
+ * and margins [P, T] when P > 0, windows [W, 3] and nll [N] when W > 0. */
+static qb_status ref_write(hid_t g, const Workload *w, const char *canonical, const int *tokens, const float *margins,
+                           const double *nll) {
+    const int P = w->n_prompts, T = w->steps;
+    qb_status st;
+    if ((st = h5r_attr_str(g, rs_name(RS_MODEL_PATH), w->model->path)) ||
+        (st = h5r_attr_str(g, rs_name(RS_MODEL_LABEL), w->model->label)) ||
+        (st = h5r_attr_str(g, rs_name(RS_MODEL_REFERENCE), w->cfg->reference)) ||
+        (st = h5r_attr_str(g, rs_name(RS_MODEL_REFERENCE_CANONICAL), canonical)) ||
+        (st = h5r_attr_i64(g, rs_name(RS_MODEL_VOCAB), w->vocab)) || (st = h5r_attr_i64(g, rs_name(RS_MODEL_CTX), w->ctx)) ||
+        (st = h5r_attr_i64(g, rs_name(RS_MODEL_BATCH), w->batch)) ||
+        (st = h5r_attr_str(g, rs_name(RS_DESCRIPTION), "the reference codec's outputs on this model's workload (KV f32)")))
+        return st;
+    if (P) {
+        hsize_t d1[1] = {(hsize_t)w->prompt_off[P]}, d2[1] = {(hsize_t)P + 1}, d3[2] = {(hsize_t)P, (hsize_t)T};
+        if ((st = h5r_write_rs(g, RS_MODEL_PROMPT_IDS, H5T_NATIVE_INT32, 1, d1, w->prompt_ids)) ||
+            (st = h5r_write_rs(g, RS_MODEL_PROMPT_OFFSETS, H5T_NATIVE_INT64, 1, d2, w->prompt_off)) ||
+            (st = h5r_write_rs(g, RS_MODEL_GREEDY_TOKENS, H5T_NATIVE_INT32, 2, d3, tokens)) ||
+            (st = h5r_write_rs(g, RS_MODEL_GREEDY_MARGINS, H5T_NATIVE_FLOAT, 2, d3, margins)))
+            return st;
+    }
+    if (w->n_windows) {
+        hsize_t dw[2] = {(hsize_t)w->n_windows, 3}, dn[1] = {(hsize_t)w->n_tokens};
+        if ((st = h5r_write_rs(g, RS_MODEL_WINDOWS, H5T_NATIVE_INT64, 2, dw, w->windows)) ||
+            (st = h5r_write_rs(g, RS_MODEL_NLL, H5T_NATIVE_DOUBLE, 1, dn, nll)))
+            return st;
+    }
+    return QB_OK;
+}
+
 qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_logits) {
     const ExpConfig *cfg = w->cfg;
     Engine e;
@@ -561,42 +592,11 @@ qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_l
     if (!st && rename(ltmp, ref_logits)) st = qb_errorf(QB_ERR_IO, "%s: rename: %s", ltmp, strerror(errno));
     if (st) goto out;
 
-    if ((st = h5_new(htmp, "ref", &f, &g))) goto h5done;
-    char spec[256];
-    codec_spec_format(&e.m.codec, spec, sizeof spec);
-    if ((st = h5r_attr_str(g, "path", w->model->path))) goto h5done;
-    if ((st = h5r_attr_str(g, "label", w->model->label))) goto h5done;
-    if ((st = h5r_attr_str(g, "reference", cfg->reference))) goto h5done;
-    if ((st = h5r_attr_str(g, "reference_canonical", spec))) goto h5done;
-    if ((st = h5r_attr_i64(g, "vocab", V))) goto h5done;
-    if ((st = h5r_attr_i64(g, "ctx", w->ctx))) goto h5done;
-    if ((st = h5r_attr_i64(g, "batch", w->batch))) goto h5done;
-    if ((st = h5r_attr_str(g, "description", "the reference codec's outputs on this model's workload (KV f32)"))) goto h5done;
-    if (P) {
-        hsize_t d1[1] = {(hsize_t)w->prompt_off[P]}, d2[1] = {(hsize_t)P + 1}, d3[2] = {(hsize_t)P, (hsize_t)T};
-        if ((st = h5r_write(g, "prompt_ids", H5T_NATIVE_INT32, 1, d1, w->prompt_ids, "token id",
-                            "all greedy prompts concatenated; prompt p is prompt_ids[prompt_offsets[p]:prompt_offsets[p+1]]")))
-            goto h5done;
-        if ((st = h5r_write(g, "prompt_offsets", H5T_NATIVE_INT64, 1, d2, w->prompt_off, "index",
-                            "start of each prompt in prompt_ids, plus the total")))
-            goto h5done;
-        if ((st = h5r_write(g, "greedy_tokens", H5T_NATIVE_INT32, 2, d3, tokens, "token id",
-                            "the reference's greedy continuation of each prompt (EOS ignored)")))
-            goto h5done;
-        if ((st = h5r_write(g, "greedy_margins", H5T_NATIVE_FLOAT, 2, d3, margins, "logit",
-                            "the reference's top-1 minus top-2 logit at each greedy step")))
-            goto h5done;
+    if (!(st = h5_new(htmp, rs_name(RS_CACHE_REF), &f, &g))) {
+        char spec[256];
+        codec_spec_format(&e.m.codec, spec, sizeof spec);
+        st = ref_write(g, w, spec, tokens, margins, nll);
     }
-    if (w->n_windows) {
-        hsize_t dw[2] = {(hsize_t)w->n_windows, 3}, dn[1] = {(hsize_t)w->n_tokens};
-        if ((st = h5r_write(g, "windows", H5T_NATIVE_INT64, 2, dw, w->windows, "token index",
-                            "perplexity windows: begin, end (exclusive), first scored target index")))
-            goto h5done;
-        if ((st = h5r_write(g, "nll", H5T_NATIVE_DOUBLE, 1, dn, nll, "nat",
-                            "the reference's -log p(target) for each scored token, in window order")))
-            goto h5done;
-    }
-h5done:
     st = h5_finish(htmp, ref_h5, f, g, st);
 out:
     if (fd >= 0) close(fd);
@@ -613,7 +613,7 @@ out:
 
 /* "ref/<name>": an object of the reference cache's group. */
 static const char *ref_obj(rs_id id, char *buf, size_t n) {
-    snprintf(buf, n, "ref/%s", rs_name(id));
+    snprintf(buf, n, "%s/%s", rs_name(RS_CACHE_REF), rs_name(id));
     return buf;
 }
 
@@ -621,8 +621,8 @@ static const char *ref_obj(rs_id id, char *buf, size_t n) {
 static int ref_batch(hid_t rf, int fallback) {
     int64_t v = 0;
     const char *batch = rs_name(RS_MODEL_BATCH);
-    if (H5Aexists_by_name(rf, "ref", batch, H5P_DEFAULT) <= 0) return fallback;
-    hid_t a = H5Aopen_by_name(rf, "ref", batch, H5P_DEFAULT, H5P_DEFAULT);
+    if (H5Aexists_by_name(rf, rs_name(RS_CACHE_REF), batch, H5P_DEFAULT) <= 0) return fallback;
+    hid_t a = H5Aopen_by_name(rf, rs_name(RS_CACHE_REF), batch, H5P_DEFAULT, H5P_DEFAULT);
     if (a < 0) return fallback;
     herr_t r = H5Aread(a, H5T_NATIVE_INT64, &v);
     H5Aclose(a);
@@ -721,7 +721,7 @@ static qb_status measure_greedy(CellGreedyResult *out, Engine *e, const Workload
 static qb_status ppl_alloc(CellPplResult *o, int64_t N, int W, size_t reflog_n, float **reflog) {
     size_t n = (size_t)N, nw = (size_t)W;
     if (!(o->nll = qb_malloc(n * sizeof *o->nll, "nll")) || !(o->kl = qb_malloc(n * sizeof *o->kl, "kl")) ||
-        !(o->dp = qb_malloc(n * sizeof *o->dp, "dp")) || !(o->same = qb_malloc(n, "same_top")) ||
+        !(o->dp = qb_malloc(n * sizeof *o->dp, "dp")) || !(o->same = qb_malloc(n, "same-top flags")) ||
         !(o->wnll = qb_calloc(nw, sizeof *o->wnll, "w")) || !(o->wref = qb_calloc(nw, sizeof *o->wref, "w")) ||
         !(o->wkl = qb_calloc(nw, sizeof *o->wkl, "w")) || !(o->wcnt = qb_calloc(nw, sizeof *o->wcnt, "w")) ||
         !(o->wcnt64 = qb_calloc(nw, sizeof *o->wcnt64, "w")) ||
@@ -874,7 +874,7 @@ qb_status run_cell(const Workload *w, int codec_i, int kv_i, const char *ref_h5,
         res.codec_canonical = canonical;
         if ((f = h5r_fcreate()) < 0) st = qb_errorf(QB_ERR_IO, "%s: cannot create HDF5 file", htmp);
     }
-    if (!st) st = h5r_write_cell(f, "cell", &res);
+    if (!st) st = h5r_write_cell(f, rs_name(RS_CACHE_CELL), &res);
     if (!st) {
         row->seconds = qb_now() - t_start;
         snprintf(row->status, sizeof row->status, "ok");
@@ -890,13 +890,14 @@ qb_status run_model_info(const Workload *w, const char *ref_h5) {
     char *htmp = tmp_of(ref_h5);
     if (!htmp) return QB_ERR_NOMEM;
     hid_t f = -1, g = -1;
-    qb_status st = h5_new(htmp, "ref", &f, &g);
-    if (!st) st = h5r_attr_str(g, "path", w->model->path);
-    if (!st) st = h5r_attr_str(g, "label", w->model->label);
-    if (!st) st = h5r_attr_str(g, "reference", w->cfg->reference);
-    if (!st) st = h5r_attr_i64(g, "vocab", w->vocab);
-    if (!st) st = h5r_attr_i64(g, "ctx", w->ctx);
-    if (!st) st = h5r_attr_str(g, "description", "the model (no greedy or perplexity workload: no reference outputs)");
+    qb_status st = h5_new(htmp, rs_name(RS_CACHE_REF), &f, &g);
+    if (!st) st = h5r_attr_str(g, rs_name(RS_MODEL_PATH), w->model->path);
+    if (!st) st = h5r_attr_str(g, rs_name(RS_MODEL_LABEL), w->model->label);
+    if (!st) st = h5r_attr_str(g, rs_name(RS_MODEL_REFERENCE), w->cfg->reference);
+    if (!st) st = h5r_attr_i64(g, rs_name(RS_MODEL_VOCAB), w->vocab);
+    if (!st) st = h5r_attr_i64(g, rs_name(RS_MODEL_CTX), w->ctx);
+    if (!st)
+        st = h5r_attr_str(g, rs_name(RS_DESCRIPTION), "the model (no greedy or perplexity workload: no reference outputs)");
     st = h5_finish(htmp, ref_h5, f, g, st);
     free(htmp);
     return st;
