@@ -115,6 +115,75 @@ static qb_status encode_corpus_lines(const Tokenizer *tok, const char *text, siz
     return QB_OK;
 }
 
+/* The greedy prompts as ids (tokenized with tok when text and the model has one), concatenated into
+ * w->prompt_ids with offsets w->prompt_off [P + 1]; *need_ctx grows to the longest prompt + steps. */
+static qb_status build_prompts(Workload *w, const ExpConfig *cfg, const Tokenizer *tok, int *need_ctx) {
+    qb_status st = QB_OK;
+    w->n_prompts = cfg->n_prompts;
+    w->steps = cfg->steps;
+    if (!(w->prompt_off = qb_calloc((size_t)w->n_prompts + 1, sizeof *w->prompt_off, "prompt offsets")))
+        return QB_ERR_NOMEM;
+    size_t cap = 0;
+    for (int p = 0; p < w->n_prompts; p++) {
+        const ExpPrompt *pr = &cfg->prompts[p];
+        int *ids = NULL, n = 0, own = 1;
+        char what[64];
+        snprintf(what, sizeof what, "%s: greedy prompt %d", w->model->label, p);
+        if (pr->ids) {
+            ids = pr->ids;
+            n = pr->n_ids;
+            own = 0;
+        } else if (tok) {
+            if ((st = tok_encode(tok, pr->text, strlen(pr->text), -1, &ids, &n))) return st;
+        } else if (exp_parse_ids(pr->text, w->vocab - 1, &ids, &n) || n == 0)
+            return qb_errorf(QB_ERR_INPUT, "%s: the model has no tokenizer.json, so it must be token ids", what);
+        if (!st && n == 0) st = qb_errorf(QB_ERR_INPUT, "%s: empty after tokenizing", what);
+        if (!st) st = check_ids(ids, n, w->vocab, what);
+        if (!st && (size_t)w->prompt_off[p] + (size_t)n > cap) {
+            size_t nc = (cap + (size_t)n) * 2;
+            int *b = realloc(w->prompt_ids, nc * sizeof *b);
+            if (!b) st = qb_errorf(QB_ERR_NOMEM, "out of memory for prompt ids");
+            else {
+                w->prompt_ids = b;
+                cap = nc;
+            }
+        }
+        if (!st) memcpy(w->prompt_ids + w->prompt_off[p], ids, (size_t)n * sizeof *ids);
+        if (own) free(ids);
+        if (st) return st;
+        w->prompt_off[p + 1] = w->prompt_off[p] + n;
+        if (n + w->steps > *need_ctx) *need_ctx = n + w->steps;
+    }
+    return QB_OK;
+}
+
+/* The perplexity corpus as ids (text through tok, or an ids file), cut at max_tokens, and its windows. */
+static qb_status build_corpus(Workload *w, const ExpConfig *cfg, const Tokenizer *tok) {
+    qb_status st;
+    if (cfg->corpus) {
+        char *text;
+        size_t len;
+        if ((st = qb_read_file(cfg->corpus, &text, &len, (size_t)1 << 31))) return st;
+        st = cfg->corpus_lines ? encode_corpus_lines(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus)
+                               : encode_corpus(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus);
+        free(text);
+        if (st) return st;
+    } else {
+        char *text;
+        size_t len;
+        if ((st = qb_read_file(cfg->corpus_ids, &text, &len, (size_t)1 << 31))) return st;
+        int bad = exp_parse_ids(text, w->vocab - 1, &w->corpus, &w->n_corpus);
+        free(text);
+        if (bad)
+            return qb_errorf(QB_ERR_INPUT, "%s: not whitespace-separated token ids below %d", cfg->corpus_ids, w->vocab);
+        if (cfg->max_tokens > 0 && w->n_corpus > cfg->max_tokens) w->n_corpus = (int)cfg->max_tokens;
+    }
+    if ((st = check_ids(w->corpus, w->n_corpus, w->vocab, "perplexity corpus"))) return st;
+    if ((st = work_windows(w->n_corpus, cfg->window, cfg->stride, &w->windows, &w->n_windows, &w->n_tokens)))
+        qb_error_prefix(w->model->label);
+    return st;
+}
+
 qb_status work_build(const ExpConfig *cfg, const ExpModel *model, int threads, Workload *w) {
     memset(w, 0, sizeof *w);
     w->cfg = cfg;
@@ -146,73 +215,9 @@ qb_status work_build(const ExpConfig *cfg, const ExpModel *model, int threads, W
     }
 
     int need_ctx = 1;
-    if (cfg->has_greedy) {
-        w->n_prompts = cfg->n_prompts;
-        w->steps = cfg->steps;
-        if (!(w->prompt_off = qb_calloc((size_t)w->n_prompts + 1, sizeof *w->prompt_off, "prompt offsets"))) {
-            st = QB_ERR_NOMEM;
-            goto done;
-        }
-        size_t cap = 0;
-        for (int p = 0; p < w->n_prompts; p++) {
-            const ExpPrompt *pr = &cfg->prompts[p];
-            int *ids = NULL, n = 0, own = 1;
-            char what[64];
-            snprintf(what, sizeof what, "%s: greedy prompt %d", model->label, p);
-            if (pr->ids) {
-                ids = pr->ids;
-                n = pr->n_ids;
-                own = 0;
-            } else if (tok) {
-                if ((st = tok_encode(tok, pr->text, strlen(pr->text), -1, &ids, &n))) goto done;
-            } else if (exp_parse_ids(pr->text, w->vocab - 1, &ids, &n) || n == 0) {
-                st = qb_errorf(QB_ERR_INPUT, "%s: the model has no tokenizer.json, so it must be token ids", what);
-                goto done;
-            }
-            if (!st && n == 0) st = qb_errorf(QB_ERR_INPUT, "%s: empty after tokenizing", what);
-            if (!st) st = check_ids(ids, n, w->vocab, what);
-            if (!st && (size_t)w->prompt_off[p] + (size_t)n > cap) {
-                size_t nc = (cap + (size_t)n) * 2;
-                int *b = realloc(w->prompt_ids, nc * sizeof *b);
-                if (!b) st = qb_errorf(QB_ERR_NOMEM, "out of memory for prompt ids");
-                else {
-                    w->prompt_ids = b;
-                    cap = nc;
-                }
-            }
-            if (!st) memcpy(w->prompt_ids + w->prompt_off[p], ids, (size_t)n * sizeof *ids);
-            if (own) free(ids);
-            if (st) goto done;
-            w->prompt_off[p + 1] = w->prompt_off[p] + n;
-            if (n + w->steps > need_ctx) need_ctx = n + w->steps;
-        }
-    }
+    if (cfg->has_greedy && (st = build_prompts(w, cfg, tok, &need_ctx))) goto done;
     if (cfg->has_ppl) {
-        if (cfg->corpus) {
-            char *text;
-            size_t len;
-            if ((st = qb_read_file(cfg->corpus, &text, &len, (size_t)1 << 31))) goto done;
-            st = cfg->corpus_lines ? encode_corpus_lines(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus)
-                                   : encode_corpus(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus);
-            free(text);
-            if (st) goto done;
-        } else {
-            char *text;
-            size_t len;
-            if ((st = qb_read_file(cfg->corpus_ids, &text, &len, (size_t)1 << 31))) goto done;
-            int bad = exp_parse_ids(text, w->vocab - 1, &w->corpus, &w->n_corpus);
-            free(text);
-            if (bad) {
-                st = qb_errorf(QB_ERR_INPUT, "%s: not whitespace-separated token ids below %d", cfg->corpus_ids, w->vocab);
-                goto done;
-            }
-            if (cfg->max_tokens > 0 && w->n_corpus > cfg->max_tokens) w->n_corpus = (int)cfg->max_tokens;
-        }
-        if ((st = check_ids(w->corpus, w->n_corpus, w->vocab, "perplexity corpus"))) goto done;
-        if ((st = work_windows(w->n_corpus, cfg->window, cfg->stride, &w->windows, &w->n_windows, &w->n_tokens))) {
-            qb_error_prefix(model->label);
-            goto done;
-        }
+        if ((st = build_corpus(w, cfg, tok))) goto done;
         if (cfg->window > need_ctx) need_ctx = cfg->window;
     }
     if (cfg->has_speed) {
