@@ -530,7 +530,7 @@ static void claim_control(Claims *c) {
         for (size_t j = 0; j < f->n; j++) {
             const SummaryRow *r = &f->rows[j];
             if (!rd_ok(r) || strncmp(r->codec, "bf16", 4) || strcmp(r->kv, "f32") || !isfinite(r->match_rate)) continue;
-            char *dtype = rd_model_attr(f, r->model, "torch_dtype");
+            char *dtype = rd_model_attr(f, r->model, rs_name(RS_MODEL_TORCH_DTYPE));
             int bf16_ckpt = dtype && !strcmp(dtype, "bfloat16");
             free(dtype);
             if (!bf16_ckpt && strcmp(r->model, "austen-toy")) continue;

@@ -184,7 +184,8 @@ static int child_interrupted(int status) {
 
 typedef struct {
     const Workload *w;
-    const char *codec, *kv, *ref_h5, *ref_logits, *cell_h5;
+    int codec, kv; /* indices into the config's codecs and kv */
+    const char *ref_h5, *ref_logits, *cell_h5;
 } ChildArgs;
 
 static qb_status child_reference(void *arg, SummaryRow *row) {
@@ -455,29 +456,6 @@ int cmd_run(int argc, char **argv) {
         free(o_model), free(o_codec), free(o_kv);
         return opts_lib_error("run", st);
     }
-    /* a typo in a codec or KV mode is a config error, found before any cell runs */
-    {
-        CodecSpec cs;
-        kv_mode km;
-        if ((st = codec_spec_parse(cfg.reference, &cs))) qb_error_prefix("reference");
-        for (int i = 0; !st && i < cfg.n_codecs; i++)
-            if ((st = codec_spec_parse(cfg.codecs[i], &cs))) {
-                char k[32];
-                snprintf(k, sizeof k, "codecs[%d]", i);
-                qb_error_prefix(k);
-            }
-        for (int i = 0; !st && i < cfg.n_kv; i++)
-            if ((st = kv_mode_parse(cfg.kv[i], &km))) {
-                char k[32];
-                snprintf(k, sizeof k, "kv[%d]", i);
-                qb_error_prefix(k);
-            }
-        if (st) {
-            qb_error_prefix(cfg_path);
-            rc = opts_lib_error("run", st);
-            goto done_cfg;
-        }
-    }
     int nthreads = threads >= 0 ? (int)threads : cfg.threads;
     if (nthreads <= 0) nthreads = opts_default_threads();
 
@@ -606,8 +584,8 @@ int cmd_run(int argc, char **argv) {
             rc = opts_lib_error("run", st);
             goto done;
         }
-        st = h5r_read_attr_str(f, "/", "config_text", &text);
-        if (!st) st = h5r_read_attr_str(f, "/", "shard", &sh);
+        st = h5r_read_attr_str(f, "/", rs_name(RS_ROOT_CONFIG_TEXT), &text);
+        if (!st) st = h5r_read_attr_str(f, "/", rs_name(RS_ROOT_SHARD), &sh);
         if (!st && (st = h5r_read_summary(f, &rows, &n_rows)))
             st = qb_errorf(QB_ERR_INPUT, "%s is damaged (its summary table cannot be read): run with --fresh, or delete it",
                            out);
@@ -622,7 +600,7 @@ int cmd_run(int argc, char **argv) {
         for (size_t r = 0; !st && r < n_rows;) {
             char g[512], path[600];
             h5r_cell_name(rows[r].model, rows[r].codec, rows[r].kv, g, sizeof g);
-            snprintf(path, sizeof path, "/cells/%s", g);
+            snprintf(path, sizeof path, "%s/%s", rs_name(RS_CELLS), g);
             if (!strcmp(rows[r].status, "ok") && h5r_check(f, path)) {
                 fprintf(stderr, "qinsbench run: %s: %s — recomputing that cell\n", out, qb_last_error());
                 drops[n_drops++] = strdup(path);
@@ -633,7 +611,7 @@ int cmd_run(int argc, char **argv) {
         }
         for (int mi = 0; !st && mi < cfg.n_models; mi++) {
             char path[300];
-            snprintf(path, sizeof path, "/models/%s", cfg.models[mi].label);
+            snprintf(path, sizeof path, "%s/%s", rs_name(RS_MODELS), cfg.models[mi].label);
             if (H5Lexists(f, path, H5P_DEFAULT) > 0 && h5r_check(f, path)) {
                 fprintf(stderr, "qinsbench run: %s: %s — recomputing the reference\n", out, qb_last_error());
                 drops[n_drops++] = strdup(path);
@@ -721,7 +699,7 @@ int cmd_run(int argc, char **argv) {
         Live lv = {&po, "", {2 * w->n_prompts, w->n_windows, cfg.has_speed ? cfg.speed_repeats : 0}, 1,
                    total - done_n - 1, done_n ? cells_secs / done_n : 0};
         int need_ref = w->n_prompts || w->n_windows;
-        ChildArgs a = {w, cfg.codecs[cl->codec], cfg.kv[cl->kv], ref_h5, ref_logits, cell_h5};
+        ChildArgs a = {w, cl->codec, cl->kv, ref_h5, ref_logits, cell_h5};
         struct rusage ru;
         double tc = qb_now();
         if (ref_fail[cl->model][0]) snprintf(reason, sizeof reason, "%s", ref_fail[cl->model]);
@@ -759,8 +737,8 @@ int cmd_run(int argc, char **argv) {
         if (!reason[0]) {
             if (!ref_in_file[cl->model]) {
                 char dst[256];
-                snprintf(dst, sizeof dst, "/models/%s", em->label);
-                const char *src = "ref", *dstp = dst;
+                snprintf(dst, sizeof dst, "%s/%s", rs_name(RS_MODELS), em->label);
+                const char *src = rs_name(RS_CACHE_REF), *dstp = dst;
                 if ((st = h5r_commit_drop(out, ref_h5, &src, &dstp, 1, (const char *const *)drops, n_drops, rows,
                                           n_rows))) {
                     progress_end(&po);
@@ -807,8 +785,8 @@ int cmd_run(int argc, char **argv) {
         qsort(rows, n_rows, sizeof *rows, cmp_row);
         char gname[512], dst[600];
         h5r_cell_name(em->label, cfg.codecs[cl->codec], cfg.kv[cl->kv], gname, sizeof gname);
-        snprintf(dst, sizeof dst, "/cells/%s", gname);
-        const char *src = "cell", *dstp = dst;
+        snprintf(dst, sizeof dst, "%s/%s", rs_name(RS_CELLS), gname);
+        const char *src = rs_name(RS_CACHE_CELL), *dstp = dst;
         int has_cell = !reason[0] && qb_file_exists(cell_h5);
         if ((st = h5r_commit_drop(out, has_cell ? cell_h5 : NULL, &src, &dstp, has_cell, (const char *const *)drops,
                                   n_drops, rows, n_rows))) {
@@ -878,7 +856,7 @@ done:
     free(cells);
     free(rows);
     if (shared != MAP_FAILED && shared) munmap(shared, sizeof *shared);
-done_cfg:
+
     exp_config_free(&cfg);
     free(o_model);
     free(o_codec);

@@ -328,6 +328,25 @@ static qb_status check_names(const char *path, const ExpConfig *c) {
     return check_cell_names(path, c);
 }
 
+/* Parses the reference, every codec and every KV mode once (a typo is a config error, found before anything
+ * runs): "path: codecs[1]: <the parser's message>". */
+static qb_status parse_specs(const char *path, ExpConfig *c) {
+    char key[32] = "reference";
+    qb_status st = codec_spec_parse(c->reference, &c->reference_spec);
+    if (!st && (!(c->codec_specs = qb_calloc((size_t)c->n_codecs, sizeof *c->codec_specs, "codec specs")) ||
+                !(c->kv_modes = qb_calloc((size_t)c->n_kv, sizeof *c->kv_modes, "kv modes"))))
+        return QB_ERR_NOMEM;
+    for (int i = 0; !st && i < c->n_codecs; i++)
+        if ((st = codec_spec_parse(c->codecs[i], &c->codec_specs[i]))) snprintf(key, sizeof key, "codecs[%d]", i);
+    for (int i = 0; !st && i < c->n_kv; i++)
+        if ((st = kv_mode_parse(c->kv[i], &c->kv_modes[i]))) snprintf(key, sizeof key, "kv[%d]", i);
+    if (st) {
+        qb_error_prefix(key);
+        qb_error_prefix(path);
+    }
+    return st;
+}
+
 static qb_status parse_root(const char *path, const cJSON *root, ExpConfig *c) {
     static const char *const keys[] = {"name", "description", "models", "reference", "codecs", "kv", "greedy",
                                        "perplexity", "speed", "threads", "seed", "ctx", "bootstrap", NULL};
@@ -399,7 +418,7 @@ static qb_status parse_root(const char *path, const cJSON *root, ExpConfig *c) {
         if ((st = get_int(path, "bootstrap", v, 100, 1000000, &x))) return st;
         c->bootstrap = (int)x;
     }
-    return QB_OK;
+    return parse_specs(path, c);
 }
 
 qb_status exp_config_parse(const char *path, const char *text, ExpConfig *c) {
@@ -448,6 +467,8 @@ void exp_config_free(ExpConfig *c) {
     free(c->reference);
     for (int i = 0; i < c->n_codecs && c->codecs; i++) free(c->codecs[i]);
     free(c->codecs);
+    free(c->codec_specs);
+    free(c->kv_modes);
     for (int i = 0; i < c->n_kv && c->kv; i++) free(c->kv[i]);
     free(c->kv);
     for (int i = 0; i < c->n_prompts && c->prompts; i++) {

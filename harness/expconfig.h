@@ -5,6 +5,8 @@
 #define QB_EXPCONFIG_H
 
 #include <stdint.h>
+#include "codec.h"
+#include "model.h"
 #include "util.h"
 
 typedef struct {
@@ -24,10 +26,17 @@ typedef struct {
     char *text;          /* the config file's full text (stored in results; resume and merge compare it) */
     ExpModel *models;
     int n_models;
-    char *reference;     /* codec spec of the reference (default "fp32") */
-    char **codecs;
+    /* Codecs and KV modes: each entry as written (its label in the results: the summary's codec and kv
+     * columns and the cell names, so changing it would change every results file) and parsed once, here (a
+     * bad entry is an error naming the config file and the entry). Everything but labels uses the parsed
+     * form; canonical text comes from codec_spec_format. */
+    char *reference;     /* the reference entry as written (default "fp32") */
+    CodecSpec reference_spec;
+    char **codecs;       /* [n_codecs] entries as written */
+    CodecSpec *codec_specs; /* [n_codecs] parsed */
     int n_codecs;
-    char **kv;           /* KV modes (default ["f32"]) */
+    char **kv;           /* [n_kv] KV modes as written (default ["f32"]) */
+    kv_mode *kv_modes;   /* [n_kv] parsed */
     int n_kv;
     /* greedy */
     int has_greedy;

@@ -212,30 +212,30 @@ static void check_cell(const RdFile *f, const GateCell *c, Log *l) {
         return;
     }
     if (!rd_ok(r)) {
-        fail_line(l, "status", r->status);
+        fail_line(l, RS_FIELD(status), r->status);
         return;
     }
     /* On a random-id corpus a trained model's perplexity measures nothing (a codec's noise "improves" it), so
      * the run does not compute it; KL and same-top are the perplexity workload's numbers there. */
     int random_ids = !strcmp(r->ppl_kind, "random_ids");
     if (c->exact) {
-        check(l, "match_rate", r->match_rate, "==", 1.0, FMT_RATE);
-        check(l, "tf_agreement", r->tf_agreement, "==", 1.0, FMT_RATE);
-        check(l, "kl_mean", r->kl_mean, "==", 0.0, FMT_G3);
-        if (random_ids) check(l, "same_top", r->same_top, "==", 1.0, FMT_RATE);
-        else check(l, "delta_ppl", r->delta_ppl, "==", 0.0, FMT_G3);
+        check(l, RS_FIELD(match_rate), r->match_rate, "==", 1.0, FMT_RATE);
+        check(l, RS_FIELD(tf_agreement), r->tf_agreement, "==", 1.0, FMT_RATE);
+        check(l, RS_FIELD(kl_mean), r->kl_mean, "==", 0.0, FMT_G3);
+        if (random_ids) check(l, RS_FIELD(same_top), r->same_top, "==", 1.0, FMT_RATE);
+        else check(l, RS_FIELD(delta_ppl), r->delta_ppl, "==", 0.0, FMT_G3);
     }
-    if (!isnan(c->min_match_rate)) check(l, "match_rate", r->match_rate, ">=", c->min_match_rate, FMT_RATE);
-    if (!isnan(c->min_tf_agreement)) check(l, "tf_agreement", r->tf_agreement, ">=", c->min_tf_agreement, FMT_RATE);
-    if (!isnan(c->max_kl_mean)) check(l, "kl_mean", r->kl_mean, "<=", c->max_kl_mean, FMT_G4);
+    if (!isnan(c->min_match_rate)) check(l, RS_FIELD(match_rate), r->match_rate, ">=", c->min_match_rate, FMT_RATE);
+    if (!isnan(c->min_tf_agreement)) check(l, RS_FIELD(tf_agreement), r->tf_agreement, ">=", c->min_tf_agreement, FMT_RATE);
+    if (!isnan(c->max_kl_mean)) check(l, RS_FIELD(kl_mean), r->kl_mean, "<=", c->max_kl_mean, FMT_G4);
     if (!isnan(c->max_delta_ppl)) {
-        if (random_ids) fail_line(l, "delta_ppl", "a threshold on perplexity, which a random-id corpus does not measure");
-        else check(l, "delta_ppl", r->delta_ppl, "<=", c->max_delta_ppl, FMT_G4);
+        if (random_ids) fail_line(l, RS_FIELD(delta_ppl), "a threshold on perplexity, which a random-id corpus does not measure");
+        else check(l, RS_FIELD(delta_ppl), r->delta_ppl, "<=", c->max_delta_ppl, FMT_G4);
     }
-    char *dir = rd_model_attr(f, c->model, "path");
+    char *dir = rd_model_attr(f, c->model, rs_name(RS_MODEL_PATH));
     double want;
-    if (!dir || !dir[0]) fail_line(l, "bits_per_weight", "the results file has no /models/<model> path attribute");
-    else if (gate_expected_bits_linear(dir, c->codec, &want)) fail_line(l, "bits_per_weight", qb_last_error());
+    if (!dir || !dir[0]) fail_line(l, RS_FIELD(bits_per_weight), "the results file has no /models/<model> path attribute");
+    else if (gate_expected_bits_linear(dir, c->codec, &want)) fail_line(l, RS_FIELD(bits_per_weight), qb_last_error());
     else {
         /* Exact up to the rounding of one division: the runner and the gate divide the same integers. */
         double v = r->bits_per_weight_linear;
@@ -243,7 +243,7 @@ static void check_cell(const RdFile *f, const GateCell *c, Log *l) {
         l->n++;
         l->fail += !same;
         fprintf(l->out, "%s  %-44s %-18s %14.9f == %-14.9f (definition)\n", same ? "PASS" : "FAIL", l->cell,
-                "bits_per_weight", v, want);
+                RS_FIELD(bits_per_weight), v, want);
     }
     free(dir);
 }
@@ -300,7 +300,7 @@ qb_status gate_suggest(const RdFile *f, FILE *out) {
         const SummaryRow *r = &f->rows[i];
         if (!rd_ok(r)) return qb_errorf(QB_ERR_INPUT, "%s: cell %s / %s / %s is not ok (%s): no thresholds from it",
                                         f->path, r->model, r->codec, r->kv, r->status);
-        char *dir = rd_model_attr(f, r->model, "path");
+        char *dir = rd_model_attr(f, r->model, rs_name(RS_MODEL_PATH));
         Config c;
         const char *native = "";
         if (dir[0] && config_load(dir, &c) == QB_OK) {

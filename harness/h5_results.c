@@ -15,76 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The summary fields, in file order, with the unit and description /summary_fields carries for each (X-macro:
- * one list drives the compound type, the field table and the row initializer). Units: "" for labels and
- * counts of things named by the field, "1" for a dimensionless number, "fraction" in [0, 1]. */
-#define CI95 " (_lo, _hi: its 95% CI)"
-#define SUMMARY_FIELDS                                                                                           \
-    FS(model, "", "the model label (config models[].label)")                                                     \
-    FS(codec, "", "the codec spec as written in the config")                                                     \
-    FS(kv, "", "the KV cache mode: f32, f16 or qins-v")                                                          \
-    FS(status, "", "ok, or failed: reason")                                                                      \
-    FI(cell_index, "", "index in the config's models x codecs x kv order (stable across shards)")               \
-    FI(threads, "thread", "threads of the cell")                                                                 \
-    FD(seconds, "s", "wall time of the cell, model load included")                                               \
-    FD(bits_per_weight, "bit", "8 x all weight bytes / all parameters (norms and embeddings included)")          \
-    FD(bits_per_weight_linear, "bit", "8 x bytes / parameters of the attention + MLP projections only")          \
-    FI(weight_bytes, "byte", "bytes at rest of all weights")                                                     \
-    FI(kv_bytes, "byte", "KV cache bytes at ctx tokens")                                                         \
-    FI(ctx, "token", "KV cache length of every pass")                                                            \
-    FI(peak_rss_bytes, "byte", "peak resident set size of the cell's child process (ru_maxrss)")                \
-    FI(n_prompts, "prompt", "greedy prompts: the resampling unit of every greedy CI")                           \
-    FI(steps, "step", "greedy steps per prompt (the horizon)")                                                   \
-    FD(match_rate, "fraction", "positions where the free-running greedy token equals the reference's, all "     \
-                               "prompts x steps (after a divergence too); CI: bootstrap over prompts")           \
-    FD(match_rate_lo, "fraction", "match_rate: 2.5% bootstrap percentile")                                      \
-    FD(match_rate_hi, "fraction", "match_rate: 97.5% bootstrap percentile")                                     \
-    FD(prefix_len_mean, "step", "mean steps before the first divergence (= steps when none); CI: bootstrap "     \
-                                "over prompts")                                                                  \
-    FD(prefix_len_mean_lo, "step", "prefix_len_mean: 2.5% bootstrap percentile")                                \
-    FD(prefix_len_mean_hi, "step", "prefix_len_mean: 97.5% bootstrap percentile")                               \
-    FD(survival_full, "fraction", "prompts identical to the reference through all steps; CI: Wilson score "      \
-                                  "over prompts")                                                                \
-    FD(survival_full_lo, "fraction", "survival_full: Wilson 95% lower bound")                                    \
-    FD(survival_full_hi, "fraction", "survival_full: Wilson 95% upper bound")                                    \
-    FD(tf_agreement, "fraction", "teacher-forced on the reference's greedy tokens: steps whose argmax equals "   \
-                                 "the reference token; CI: bootstrap over prompts")                              \
-    FD(tf_agreement_lo, "fraction", "tf_agreement: 2.5% bootstrap percentile")                                  \
-    FD(tf_agreement_hi, "fraction", "tf_agreement: 97.5% bootstrap percentile")                                 \
-    FI(n_flips, "flip", "teacher-forced steps whose argmax differs from the reference token")                   \
-    FD(flip_margin_median, "logit", "median of the reference's top-1 minus top-2 logit at the flips")           \
-    FS(ppl_kind, "", "perplexity corpus: text, random_ids (perplexity not computed: NaN) or empty (none)")       \
-    FI(n_windows, "window", "perplexity windows: the resampling unit of every perplexity and KL CI")            \
-    FI(n_tokens, "token", "scored tokens")                                                                       \
-    FD(ppl, "1", "sliding-window perplexity of the codec (NaN on random ids)")                                  \
-    FD(ref_ppl, "1", "sliding-window perplexity of the reference on the same windows (NaN on random ids)")      \
-    FD(delta_ppl, "1", "ppl - ref_ppl, perplexity points; CI: paired bootstrap over windows")                   \
-    FD(delta_ppl_lo, "1", "delta_ppl: 2.5% bootstrap percentile")                                               \
-    FD(delta_ppl_hi, "1", "delta_ppl: 97.5% bootstrap percentile")                                              \
-    FD(delta_ppl_rel, "fraction", "ppl / ref_ppl - 1 = exp((sum nll_codec - sum nll_ref) / n_tokens) - 1 "      \
-                                  "(x100: the percent every command shows); CI: paired bootstrap over windows")  \
-    FD(delta_ppl_rel_lo, "fraction", "delta_ppl_rel: 2.5% bootstrap percentile (> -1 by construction)")        \
-    FD(delta_ppl_rel_hi, "fraction", "delta_ppl_rel: 97.5% bootstrap percentile")                               \
-    FD(kl_mean, "nat", "mean per-token KL(P_ref || P_codec), full vocabulary; CI: bootstrap over windows")      \
-    FD(kl_mean_lo, "nat", "kl_mean: 2.5% bootstrap percentile")                                                 \
-    FD(kl_mean_hi, "nat", "kl_mean: 97.5% bootstrap percentile")                                                \
-    FD(kl_median, "nat", "median per-token KL")                                                                  \
-    FD(kl_p90, "nat", "90th percentile of per-token KL")                                                         \
-    FD(kl_p99, "nat", "99th percentile of per-token KL")                                                         \
-    FD(kl_p999, "nat", "99.9th percentile of per-token KL")                                                      \
-    FD(kl_max, "nat", "largest per-token KL")                                                                    \
-    FD(same_top, "fraction", "scored corpus tokens where the codec's argmax equals the reference's; CI: "       \
-                             "bootstrap over windows")                                                           \
-    FD(same_top_lo, "fraction", "same_top: 2.5% bootstrap percentile")                                          \
-    FD(same_top_hi, "fraction", "same_top: 97.5% bootstrap percentile")                                         \
-    FD(rms_dp, "probability", "RMS over tokens of P_codec - P_ref of the reference's top token")                \
-    FI(speed_repeats, "repeat", "speed repeats")                                                                 \
-    FD(prefill_tps, "token/s", "prompt processing speed, median over repeats")                                  \
-    FD(prefill_tps_min, "token/s", "prefill_tps: slowest repeat")                                               \
-    FD(prefill_tps_max, "token/s", "prefill_tps: fastest repeat")                                               \
-    FD(decode_tps, "token/s", "single-token decode speed, median over repeats")                                 \
-    FD(decode_tps_min, "token/s", "decode_tps: slowest repeat")                                                 \
-    FD(decode_tps_max, "token/s", "decode_tps: fastest repeat")
+/* The summary fields: SUMMARY_FIELDS in results_schema.h. */
 
 void h5r_row_init(SummaryRow *r, const char *model, const char *codec, const char *kv, int64_t cell_index) {
     memset(r, 0, sizeof *r);
@@ -201,7 +132,8 @@ qb_status h5r_write(hid_t loc, const char *name, hid_t type, int rank, const hsi
     if (ok) d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     ok = ok && d >= 0 && (total == 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
     qb_status st = ok ? QB_OK : qb_errorf(QB_ERR_IO, "HDF5: cannot write dataset '%s'", name);
-    if (!st && (st = h5r_attr_str(d, "units", units)) == QB_OK) st = h5r_attr_str(d, "description", description);
+    if (!st && (st = h5r_attr_str(d, rs_name(RS_UNITS), units)) == QB_OK)
+        st = h5r_attr_str(d, rs_name(RS_DESCRIPTION), description);
     if (!st) st = QB_OK;
     else qb_error_prefix(name);
     if (d >= 0) H5Dclose(d);
@@ -302,17 +234,17 @@ static qb_status write_summary_fields(hid_t file) {
     int ok = t >= 0 && s1 >= 0 && s2 >= 0 && s3 >= 0 && s4 >= 0 &&
              H5Tinsert(t, "name", offsetof(SummaryFieldRow, name), s1) >= 0 &&
              H5Tinsert(t, "kind", offsetof(SummaryFieldRow, kind), s2) >= 0 &&
-             H5Tinsert(t, "units", offsetof(SummaryFieldRow, units), s3) >= 0 &&
-             H5Tinsert(t, "description", offsetof(SummaryFieldRow, description), s4) >= 0;
-    if (ok && H5Lexists(file, "summary_fields", H5P_DEFAULT) > 0) ok = H5Ldelete(file, "summary_fields", H5P_DEFAULT) >= 0;
+             H5Tinsert(t, rs_name(RS_UNITS), offsetof(SummaryFieldRow, units), s3) >= 0 &&
+             H5Tinsert(t, rs_name(RS_DESCRIPTION), offsetof(SummaryFieldRow, description), s4) >= 0;
+    if (ok && H5Lexists(file, rs_name(RS_SUMMARY_FIELDS), H5P_DEFAULT) > 0) ok = H5Ldelete(file, rs_name(RS_SUMMARY_FIELDS), H5P_DEFAULT) >= 0;
     hsize_t dims[1] = {(hsize_t)n};
     if (ok) ok = (sp = H5Screate_simple(1, dims, NULL)) >= 0;
-    if (ok) ok = (d = H5Dcreate2(file, "summary_fields", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0;
+    if (ok) ok = (d = H5Dcreate2(file, rs_name(RS_SUMMARY_FIELDS), t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0;
     if (ok) ok = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) >= 0;
     qb_status st = ok ? QB_OK : qb_errorf(QB_ERR_IO, "/summary_fields: cannot write the table");
-    if (!st) st = h5r_attr_str(d, "description", "one row per /summary field, in its order: name, kind (s string, "
+    if (!st) st = h5r_attr_str(d, rs_name(RS_DESCRIPTION), "one row per /summary field, in its order: name, kind (s string, "
                                                  "i int64, d float64), units, description");
-    if (!st) st = h5r_attr_str(d, "units", "per column: text");
+    if (!st) st = h5r_attr_str(d, rs_name(RS_UNITS), "per column: text");
     if (d >= 0) H5Dclose(d);
     if (sp >= 0) H5Sclose(sp);
     hid_t ts[] = {s1, s2, s3, s4, t};
@@ -323,7 +255,7 @@ static qb_status write_summary_fields(hid_t file) {
 }
 
 qb_status h5r_write_summary(hid_t file, const SummaryRow *rows, size_t n) {
-    if (H5Lexists(file, "summary", H5P_DEFAULT) > 0 && H5Ldelete(file, "summary", H5P_DEFAULT) < 0)
+    if (H5Lexists(file, rs_name(RS_SUMMARY), H5P_DEFAULT) > 0 && H5Ldelete(file, rs_name(RS_SUMMARY), H5P_DEFAULT) < 0)
         return qb_errorf(QB_ERR_IO, "/summary: cannot delete the old table");
     hid_t mt = summary_type();
     if (mt < 0) return qb_errorf(QB_ERR_INTERNAL, "/summary: cannot build the compound type");
@@ -334,14 +266,14 @@ qb_status h5r_write_summary(hid_t file, const SummaryRow *rows, size_t n) {
         hsize_t dims[1] = {n};
         hid_t sp = H5Screate_simple(1, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
         hid_t d = sp >= 0 && dcpl >= 0 && set_chunked(dcpl, 1, dims, n)
-                      ? H5Dcreate2(file, "summary", ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)
+                      ? H5Dcreate2(file, rs_name(RS_SUMMARY), ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)
                       : -1;
         if (dcpl >= 0) H5Pclose(dcpl);
         if (d < 0 || (n && H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0))
             st = qb_errorf(QB_ERR_IO, "/summary: cannot write %zu rows", n);
-        else if (!(st = h5r_attr_str(d, "description",
+        else if (!(st = h5r_attr_str(d, rs_name(RS_DESCRIPTION),
                                      "one row per (model, codec, kv) cell; each field's unit and meaning: /summary_fields")))
-            st = h5r_attr_str(d, "units", "per field: /summary_fields");
+            st = h5r_attr_str(d, rs_name(RS_UNITS), "per field: /summary_fields");
         if (d >= 0) H5Dclose(d);
         if (sp >= 0) H5Sclose(sp);
     }
@@ -355,7 +287,7 @@ qb_status h5r_read_summary(hid_t file, SummaryRow **rows, size_t *n) {
     *n = 0;
     hid_t mt = summary_type();
     if (mt < 0) return qb_errorf(QB_ERR_INTERNAL, "/summary: cannot build the compound type");
-    hid_t d = H5Dopen2(file, "summary", H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
+    hid_t d = H5Dopen2(file, rs_name(RS_SUMMARY), H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
     hssize_t cnt = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
     qb_status st = QB_OK;
     if (d < 0) st = qb_errorf(QB_ERR_INPUT, "summary: no such dataset");
@@ -595,40 +527,40 @@ qb_status h5r_create_plan(const char *path, const H5Root *root, int cells_total,
     char *blas = openblas_get_config();
     qb_status st = QB_OK;
     hid_t g = -1;
-    if (!st) st = h5r_attr_i64(f, "schema_version", H5R_SCHEMA_VERSION);
-    if (!st) st = h5r_attr_str(f, "qinsbench_version", "qinsbench " QB_GIT_REV);
-    if (!st) st = h5r_attr_str(f, "git_commit", QB_GIT_REV);
+    if (!st) st = h5r_attr_i64(f, rs_name(RS_ROOT_SCHEMA_VERSION), H5R_SCHEMA_VERSION);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_QINSBENCH_VERSION), "qinsbench " QB_GIT_REV);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_GIT_COMMIT), QB_GIT_REV);
 #ifdef __VERSION__
-    if (!st) st = h5r_attr_str(f, "compiler", "cc " __VERSION__);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_COMPILER), "cc " __VERSION__);
 #endif
-    if (!st) st = h5r_attr_str(f, "cflags", QB_CFLAGS);
-    if (!st) st = h5r_attr_str(f, "openblas_config", blas ? blas : "unknown");
-    if (!st) st = h5r_attr_str(f, "hdf5_version", buf);
-    if (!st) st = h5r_attr_str(f, "cpu_model", cpu);
-    if (!st) st = h5r_attr_i64(f, "threads", root->threads);
-    if (!st) st = h5r_attr_str(f, "omp_wait_policy", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "");
-    if (!st) st = h5r_attr_str(f, "start_time", ts);
-    if (!st) st = h5r_attr_str(f, "config_name", root->config_name);
-    if (!st) st = h5r_attr_str(f, "config_path", root->config_path);
-    if (!st) st = h5r_attr_str(f, "config_text", root->config_text);
-    if (!st) st = h5r_attr_str(f, "shard", root->shard ? root->shard : "");
-    if (!st) st = h5r_attr_i64(f, "cells_total", cells_total);
-    if (!st) st = h5r_attr_str(f, "resume_command", resume_command ? resume_command : "");
-    if (!st && !(st = h5r_group(f, "provenance", &g))) {
-        if (!st) st = h5r_attr_str(g, "hostname", host);
-        if (!st) st = h5r_attr_str(g, "kernel", kernel);
-        if (!st) st = h5r_attr_str(g, "command_line", root->command_line ? root->command_line : "");
-        if (!st) st = h5r_attr_str(g, "start_time", ts);
-        if (!st) st = h5r_attr_str(g, "description",
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_CFLAGS), QB_CFLAGS);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_OPENBLAS_CONFIG), blas ? blas : "unknown");
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_HDF5_VERSION), buf);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_CPU_MODEL), cpu);
+    if (!st) st = h5r_attr_i64(f, rs_name(RS_ROOT_THREADS), root->threads);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_OMP_WAIT_POLICY), getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "");
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_START_TIME), ts);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_CONFIG_NAME), root->config_name);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_CONFIG_PATH), root->config_path);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_CONFIG_TEXT), root->config_text);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_SHARD), root->shard ? root->shard : "");
+    if (!st) st = h5r_attr_i64(f, rs_name(RS_ROOT_CELLS_TOTAL), cells_total);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_RESUME_COMMAND), resume_command ? resume_command : "");
+    if (!st && !(st = h5r_group(f, rs_name(RS_PROVENANCE), &g))) {
+        if (!st) st = h5r_attr_str(g, rs_name(RS_PROV_HOSTNAME), host);
+        if (!st) st = h5r_attr_str(g, rs_name(RS_PROV_KERNEL), kernel);
+        if (!st) st = h5r_attr_str(g, rs_name(RS_PROV_COMMAND_LINE), root->command_line ? root->command_line : "");
+        if (!st) st = h5r_attr_str(g, rs_name(RS_ROOT_START_TIME), ts);
+        if (!st) st = h5r_attr_str(g, rs_name(RS_DESCRIPTION),
                                    "where and how this file was made; the root attributes hold the versions");
         H5Gclose(g);
     }
-    if (!st && !(st = h5r_group(f, "models", &g))) {
-        st = h5r_attr_str(g, "description", "per model: its path and the reference codec's outputs");
+    if (!st && !(st = h5r_group(f, rs_name(RS_MODELS), &g))) {
+        st = h5r_attr_str(g, rs_name(RS_DESCRIPTION), "per model: its path and the reference codec's outputs");
         H5Gclose(g);
     }
-    if (!st && !(st = h5r_group(f, "cells", &g))) {
-        st = h5r_attr_str(g, "description", "per (model, codec, kv) cell: the raw arrays behind /summary");
+    if (!st && !(st = h5r_group(f, rs_name(RS_CELLS), &g))) {
+        st = h5r_attr_str(g, rs_name(RS_DESCRIPTION), "per (model, codec, kv) cell: the raw arrays behind /summary");
         H5Gclose(g);
     }
     if (!st) st = h5r_write_summary(f, NULL, 0);
@@ -712,16 +644,16 @@ int h5r_report_state(hid_t file, const char *path, const SummaryRow *rows, size_
     for (size_t r = 0; r < n; r++) {
         char g[512], obj[600];
         h5r_cell_name(rows[r].model, rows[r].codec, rows[r].kv, g, sizeof g);
-        snprintf(obj, sizeof obj, "/cells/%s", g);
+        snprintf(obj, sizeof obj, "%s/%s", rs_name(RS_CELLS), g);
         if (!strcmp(rows[r].status, "ok") && h5r_check(file, obj)) {
             fprintf(stderr, "%s: DAMAGED: %s (its numbers above are not trustworthy; `run` with the same --out "
                             "recomputes it)\n", path, qb_last_error());
             rc = 1;
         }
     }
-    int64_t total = read_attr_i64(file, "cells_total", 0);
+    int64_t total = read_attr_i64(file, rs_name(RS_ROOT_CELLS_TOTAL), 0);
     char *resume = NULL;
-    if (h5r_read_attr_str(file, "/", "resume_command", &resume)) resume = NULL;
+    if (h5r_read_attr_str(file, "/", rs_name(RS_ROOT_RESUME_COMMAND), &resume)) resume = NULL;
     const char *how = resume && resume[0] ? resume : "the same `qinsbench run` command";
     if (n == 0) {
         fprintf(stderr, "%s: empty: no cell was finished%s%s\n", path, resume && resume[0] ? " — run: " : "",
@@ -802,4 +734,114 @@ const H5rField *h5r_summary_fields(int *n) {
     };
     *n = (int)(sizeof f / sizeof f[0]);
     return f;
+}
+
+/* ---------------------------------------------------------------- one cell */
+
+qb_status h5r_write_rs(hid_t loc, rs_id id, hid_t type, int rank, const hsize_t *dims, const void *data) {
+    const RsEntry *e = rs_entry(id);
+    return h5r_write(loc, e->name, type, rank, dims, data, e->units, e->description);
+}
+
+void cell_results_free(CellResults *r) {
+    CellGreedyResult *g = &r->greedy;
+    void *greedy[] = {g->tokens, g->argmax, g->first_div, g->match, g->agree, g->survival, g->flip_prompt,
+                      g->flip_step, g->flip_margin};
+    CellPplResult *p = &r->ppl;
+    void *ppl[] = {p->nll, p->kl, p->dp, p->same, p->wnll, p->wref, p->wkl, p->wcnt, p->wcnt64};
+    for (size_t i = 0; i < sizeof greedy / sizeof *greedy; i++) free(greedy[i]);
+    for (size_t i = 0; i < sizeof ppl / sizeof *ppl; i++) free(ppl[i]);
+    free(r->speed.prefill_s);
+    free(r->speed.decode_s);
+    memset(&r->greedy, 0, sizeof r->greedy);
+    memset(&r->ppl, 0, sizeof r->ppl);
+    memset(&r->speed, 0, sizeof r->speed);
+}
+
+/* A group of the cell (name from the schema), closed at once: the datasets are written by path. */
+static qb_status cell_subgroup(hid_t cell, rs_id id, hid_t *g) { return h5r_group(cell, rs_name(id), g); }
+
+static qb_status write_memory(hid_t cell, const CellMemory *m) {
+    hid_t g;
+    hsize_t d[1] = {H5R_MEM_GROUPS};
+    qb_status st = cell_subgroup(cell, RS_MEMORY, &g);
+    if (st) return st;
+    if (!(st = h5r_attr_str(g, rs_name(RS_MEMORY_GROUPS), "attn, mlp, lm_head, embed, norms")) &&
+        !(st = h5r_write_rs(cell, RS_MEM_WEIGHT_BYTES, H5T_NATIVE_INT64, 1, d, m->bytes)))
+        st = h5r_write_rs(cell, RS_MEM_WEIGHT_PARAMS, H5T_NATIVE_INT64, 1, d, m->params);
+    H5Gclose(g);
+    return st;
+}
+
+/* greedy/ (free-running) and tf/ (teacher-forced) of one cell. */
+static qb_status write_greedy(hid_t cell, const CellGreedyResult *r) {
+    hsize_t dpt[2] = {(hsize_t)r->n_prompts, (hsize_t)r->steps}, dp[1] = {(hsize_t)r->n_prompts},
+            dt[1] = {(hsize_t)r->steps}, df[1] = {r->n_flips};
+    hid_t g;
+    qb_status st = h5r_attr_i64(cell, rs_name(RS_CELL_BATCH), r->batch);
+    if (!st && !(st = cell_subgroup(cell, RS_GREEDY, &g))) {
+        H5Gclose(g);
+        if (!(st = h5r_write_rs(cell, RS_GREEDY_TOKENS, H5T_NATIVE_INT32, 2, dpt, r->tokens)) &&
+            !(st = h5r_write_rs(cell, RS_GREEDY_MATCH, H5T_NATIVE_DOUBLE, 1, dp, r->match)) &&
+            !(st = h5r_write_rs(cell, RS_GREEDY_FIRST_DIVERGENCE, H5T_NATIVE_INT32, 1, dp, r->first_div)))
+            st = h5r_write_rs(cell, RS_GREEDY_SURVIVAL, H5T_NATIVE_DOUBLE, 1, dt, r->survival);
+    }
+    if (!st && !(st = cell_subgroup(cell, RS_TF, &g))) {
+        H5Gclose(g);
+        if (!(st = h5r_write_rs(cell, RS_TF_ARGMAX, H5T_NATIVE_INT32, 2, dpt, r->argmax)) &&
+            !(st = h5r_write_rs(cell, RS_TF_AGREE, H5T_NATIVE_DOUBLE, 1, dp, r->agree)) &&
+            !(st = h5r_write_rs(cell, RS_TF_FLIP_PROMPT, H5T_NATIVE_INT32, 1, df, r->flip_prompt)) &&
+            !(st = h5r_write_rs(cell, RS_TF_FLIP_STEP, H5T_NATIVE_INT32, 1, df, r->flip_step)))
+            st = h5r_write_rs(cell, RS_TF_FLIP_MARGIN, H5T_NATIVE_FLOAT, 1, df, r->flip_margin);
+    }
+    return st;
+}
+
+static qb_status write_ppl(hid_t cell, const CellPplResult *r) {
+    hsize_t dn[1] = {(hsize_t)r->n_tokens}, dw[1] = {(hsize_t)r->n_windows};
+    hid_t g;
+    qb_status st = cell_subgroup(cell, RS_PPL, &g);
+    if (st) return st;
+    H5Gclose(g);
+    if ((st = h5r_write_rs(cell, RS_PPL_NLL, H5T_NATIVE_DOUBLE, 1, dn, r->nll)) ||
+        (st = h5r_write_rs(cell, RS_PPL_KL, H5T_NATIVE_DOUBLE, 1, dn, r->kl)) ||
+        (st = h5r_write_rs(cell, RS_PPL_SAME_TOP, H5T_NATIVE_INT8, 1, dn, r->same)) ||
+        (st = h5r_write_rs(cell, RS_PPL_DP_TOP, H5T_NATIVE_DOUBLE, 1, dn, r->dp)) ||
+        (st = h5r_write_rs(cell, RS_PPL_WINDOW_NLL, H5T_NATIVE_DOUBLE, 1, dw, r->wnll)) ||
+        (st = h5r_write_rs(cell, RS_PPL_WINDOW_REF_NLL, H5T_NATIVE_DOUBLE, 1, dw, r->wref)) ||
+        (st = h5r_write_rs(cell, RS_PPL_WINDOW_KL, H5T_NATIVE_DOUBLE, 1, dw, r->wkl)))
+        return st;
+    return h5r_write_rs(cell, RS_PPL_WINDOW_COUNT, H5T_NATIVE_INT64, 1, dw, r->wcnt64);
+}
+
+static qb_status write_speed(hid_t cell, const CellSpeedResult *r) {
+    hsize_t dr[1] = {(hsize_t)r->repeats};
+    hid_t g;
+    qb_status st = cell_subgroup(cell, RS_SPEED, &g);
+    if (st) return st;
+    if (!(st = h5r_attr_i64(g, rs_name(RS_SPEED_PROMPT_TOKENS), r->prompt_tokens)) &&
+        !(st = h5r_attr_i64(g, rs_name(RS_SPEED_DECODE_TOKENS), r->decode_tokens)) &&
+        !(st = h5r_attr_i64(g, rs_name(RS_SPEED_THREADS), r->threads)) &&
+        !(st = h5r_write_rs(cell, RS_SPEED_PREFILL_SECONDS, H5T_NATIVE_DOUBLE, 1, dr, r->prefill_s)))
+        st = h5r_write_rs(cell, RS_SPEED_DECODE_SECONDS, H5T_NATIVE_DOUBLE, 1, dr, r->decode_s);
+    H5Gclose(g);
+    return st;
+}
+
+qb_status h5r_write_cell(hid_t file, const char *path, const CellResults *r) {
+    hid_t g;
+    qb_status st = h5r_group(file, path, &g);
+    if (st) return st;
+    if (!(st = h5r_attr_str(g, rs_name(RS_CELL_MODEL), r->model)) &&
+        !(st = h5r_attr_str(g, rs_name(RS_CELL_CODEC), r->codec)) &&
+        !(st = h5r_attr_str(g, rs_name(RS_CELL_CODEC_CANONICAL), r->codec_canonical)) &&
+        !(st = h5r_attr_str(g, rs_name(RS_CELL_KV), r->kv)) &&
+        !(st = h5r_attr_i64(g, rs_name(RS_CELL_INDEX), r->cell_index)) &&
+        !(st = h5r_attr_str(g, rs_name(RS_CELL_STATUS), "ok")))
+        st = write_memory(g, &r->memory);
+    if (!st && r->has_greedy) st = write_greedy(g, &r->greedy);
+    if (!st && r->has_ppl) st = write_ppl(g, &r->ppl);
+    if (!st && r->has_speed) st = write_speed(g, &r->speed);
+    if (H5Gclose(g) < 0 && !st) st = qb_errorf(QB_ERR_IO, "%s: cannot close group", path);
+    return st;
 }

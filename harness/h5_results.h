@@ -7,6 +7,7 @@
 
 #include <hdf5.h>
 #include <stdint.h>
+#include "results_schema.h"
 #include "util.h"
 
 #define H5R_SCHEMA_VERSION 2
@@ -132,5 +133,68 @@ const H5rField *h5r_summary_fields(int *n);
 
 /* The group name of a cell: "model__codec__kv" with characters other than [A-Za-z0-9_+=-] mapped to '_'. */
 void h5r_cell_name(const char *model, const char *codec, const char *kv, char *buf, size_t n);
+
+
+/* ---------------------------------------------------------------- one cell (names: results_schema.h) */
+
+/* Writes dataset `id` of the schema under loc (a cell or model group; the name may hold one '/': its group
+ * must exist) with the schema's units and description. */
+qb_status h5r_write_rs(hid_t loc, rs_id id, hid_t type, int rank, const hsize_t *dims, const void *data);
+
+/* Tensor groups of the memory arrays: attn, mlp, lm_head, embed, norms. */
+#define H5R_MEM_GROUPS 5
+
+/* What measure_memory returns: the loaded model's bytes at rest and parameters by tensor group. */
+typedef struct {
+    int64_t bytes[H5R_MEM_GROUPS], params[H5R_MEM_GROUPS];
+    int64_t kv_bytes; /* the KV cache at ctx */
+} CellMemory;
+
+/* What measure_greedy returns (P prompts × T steps; heap arrays, cell_results_free frees them). */
+typedef struct {
+    int n_prompts, steps, batch; /* batch: prompts decoded together (the reference's) */
+    int *tokens;                 /* [P, T] free-running greedy tokens */
+    int *argmax;                 /* [P, T] teacher-forced argmax */
+    int *first_div;              /* [P] first step differing from the reference (T when none) */
+    double *match, *agree;       /* [P] fraction of steps equal to the reference, free-running / teacher-forced */
+    double *survival;            /* [T] prompts identical to the reference through step t */
+    size_t n_flips;              /* teacher-forced steps whose argmax differs from the reference token */
+    int *flip_prompt, *flip_step;/* [n_flips] */
+    float *flip_margin;          /* [n_flips] the reference's top-1 − top-2 logit there */
+} CellGreedyResult;
+
+/* What measure_ppl returns (N scored tokens in W windows; heap arrays). */
+typedef struct {
+    int n_windows;
+    int64_t n_tokens;
+    double *nll, *kl, *dp;        /* [N] the codec's nll, KL(P_ref‖P_codec), P_codec − P_ref of the ref's top */
+    int8_t *same;                 /* [N] 1 when the argmaxes agree */
+    double *wnll, *wref, *wkl, *wcnt; /* [W] sums of the codec's nll, the reference's nll, KL; scored tokens */
+    int64_t *wcnt64;              /* [W] wcnt as integers (the stored form) */
+} CellPplResult;
+
+/* What measure_speed returns (R repeats; heap arrays). */
+typedef struct {
+    int repeats, prompt_tokens, decode_tokens, threads;
+    double *prefill_s, *decode_s; /* [R] wall seconds */
+} CellSpeedResult;
+
+/* Everything one cell stores. Strings are borrowed; a NULL section (has_* 0) is not written. */
+typedef struct {
+    const char *model, *codec, *codec_canonical, *kv;
+    int64_t cell_index;
+    CellMemory memory;
+    int has_greedy, has_ppl, has_speed;
+    CellGreedyResult greedy;
+    CellPplResult ppl;
+    CellSpeedResult speed;
+} CellResults;
+
+/* Frees the arrays of r's sections (not the borrowed strings) and zeroes them. */
+void cell_results_free(CellResults *r);
+
+/* The only writer of a cell: creates group `path` in `file` and writes r into it (attributes, then the
+ * memory, greedy, tf, ppl and speed groups as present), every name from results_schema.h. */
+qb_status h5r_write_cell(hid_t file, const char *path, const CellResults *r);
 
 #endif

@@ -254,7 +254,7 @@ static void chart_survival(Gp *g, const RdFile *f, const char *model, FILE *log)
         if (strcmp(r->model, model) || !rd_ok(r)) continue;
         double *s = NULL;
         size_t n = 0;
-        if (rd_cell(f, r, "greedy/survival", H5T_NATIVE_DOUBLE, (void **)&s, &n) || n == 0) {
+        if (rd_cell(f, r, rs_name(RS_GREEDY_SURVIVAL), H5T_NATIVE_DOUBLE, (void **)&s, &n) || n == 0) {
             qb_error_clear();
             free(s);
             continue;
@@ -464,7 +464,7 @@ static void chart_pareto(Gp *g, const RdFile *f, const Axes *a, FILE *log) {
 /* The bench row of (model dir basename or label, codec, test), or NULL. */
 static const BenchRow *bench_find(const BenchFile *bf, const RdFile *f, const SummaryRow *r, const char *test) {
     if (!bf) return NULL;
-    char *path = rd_model_attr(f, r->model, "path");
+    char *path = rd_model_attr(f, r->model, rs_name(RS_MODEL_PATH));
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     const BenchRow *hit = NULL;
     for (int i = 0; i < bf->n && !hit; i++) {
@@ -543,7 +543,7 @@ static void chart_memory(Gp *g, const RdFile *f, const char *model, FILE *log) {
         int64_t *wb = NULL;
         size_t n = 0;
         double grp[5] = {0, 0, 0, 0, 0};
-        if (rd_cell(f, r, "memory/weight_bytes", H5T_NATIVE_INT64, (void **)&wb, &n) == QB_OK && n == 5) {
+        if (rd_cell(f, r, rs_name(RS_MEM_WEIGHT_BYTES), H5T_NATIVE_INT64, (void **)&wb, &n) == QB_OK && n == H5R_MEM_GROUPS) {
             for (int j = 0; j < 5; j++) grp[j] = (double)wb[j];
         } else {
             qb_error_clear();
@@ -611,7 +611,7 @@ static void histogram(const float *v, size_t n, double hi, double *frac) {
 static void chart_flips(Gp *g, const RdFile *f, const char *model, FILE *log) {
     float *all = NULL;
     size_t n_all = 0;
-    if (rd_model(f, model, "greedy_margins", H5T_NATIVE_FLOAT, (void **)&all, &n_all) || n_all == 0) {
+    if (rd_model(f, model, rs_name(RS_MODEL_GREEDY_MARGINS), H5T_NATIVE_FLOAT, (void **)&all, &n_all) || n_all == 0) {
         qb_error_clear();
         free(all);
         if (log) fprintf(log, "plot: %s: no reference margins: flip-margin chart skipped\n", model);
@@ -656,7 +656,7 @@ static void chart_flips(Gp *g, const RdFile *f, const char *model, FILE *log) {
         if (strcmp(r->model, model) || !rd_ok(r) || r->n_flips <= 0) continue;
         float *fm = NULL;
         size_t n = 0;
-        if (rd_cell(f, r, "tf/flip_margin", H5T_NATIVE_FLOAT, (void **)&fm, &n) || n == 0) {
+        if (rd_cell(f, r, rs_name(RS_TF_FLIP_MARGIN), H5T_NATIVE_FLOAT, (void **)&fm, &n) || n == 0) {
             qb_error_clear();
             free(fm);
             continue;

@@ -54,8 +54,8 @@ static void what_was_run(FILE *o, const RdFile *f) {
     size_t nm = rd_models(f, models, 64);
     fputs("| | |\n|---|---|\n| models |", o);
     for (size_t i = 0; i < nm; i++) {
-        char *p = rd_model_attr(f, models[i], "path");
-        char *ref = rd_model_attr(f, models[i], "reference");
+        char *p = rd_model_attr(f, models[i], rs_name(RS_MODEL_PATH));
+        char *ref = rd_model_attr(f, models[i], rs_name(RS_MODEL_REFERENCE));
         fprintf(o, "%s `%s` (`%s`, reference %s)", i ? "," : "", models[i], p, ref[0] ? ref : "fp32");
         free(p);
         free(ref);

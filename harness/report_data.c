@@ -23,7 +23,7 @@ qb_status rd_open(const char *path, RdFile *f) {
     qb_status st = h5r_open(path, &f->file);
     if (st) return st;
     f->path = strdup(path);
-    if (H5Lexists(f->file, "summary", H5P_DEFAULT) <= 0) {
+    if (H5Lexists(f->file, rs_name(RS_SUMMARY), H5P_DEFAULT) <= 0) {
         st = qb_errorf(QB_ERR_INPUT, "%s: no /summary table (not a qinsbench results file?)", path);
         goto fail;
     }
@@ -31,16 +31,16 @@ qb_status rd_open(const char *path, RdFile *f) {
         qb_error_prefix(path);
         goto fail;
     }
-    f->config_name = opt_attr(f->file, "/", "config_name");
-    f->config_path = opt_attr(f->file, "/", "config_path");
-    f->config_text = opt_attr(f->file, "/", "config_text");
-    f->git_commit = opt_attr(f->file, "/", "git_commit");
-    f->compiler = opt_attr(f->file, "/", "compiler");
-    f->cflags = opt_attr(f->file, "/", "cflags");
-    f->cpu_model = opt_attr(f->file, "/", "cpu_model");
-    f->start_time = opt_attr(f->file, "/", "start_time");
-    f->qinsbench_version = opt_attr(f->file, "/", "qinsbench_version");
-    f->hdf5_version = opt_attr(f->file, "/", "hdf5_version");
+    f->config_name = opt_attr(f->file, "/", rs_name(RS_ROOT_CONFIG_NAME));
+    f->config_path = opt_attr(f->file, "/", rs_name(RS_ROOT_CONFIG_PATH));
+    f->config_text = opt_attr(f->file, "/", rs_name(RS_ROOT_CONFIG_TEXT));
+    f->git_commit = opt_attr(f->file, "/", rs_name(RS_ROOT_GIT_COMMIT));
+    f->compiler = opt_attr(f->file, "/", rs_name(RS_ROOT_COMPILER));
+    f->cflags = opt_attr(f->file, "/", rs_name(RS_ROOT_CFLAGS));
+    f->cpu_model = opt_attr(f->file, "/", rs_name(RS_ROOT_CPU_MODEL));
+    f->start_time = opt_attr(f->file, "/", rs_name(RS_ROOT_START_TIME));
+    f->qinsbench_version = opt_attr(f->file, "/", rs_name(RS_ROOT_QINSBENCH_VERSION));
+    f->hdf5_version = opt_attr(f->file, "/", rs_name(RS_ROOT_HDF5_VERSION));
     /* Strings from the file end up in markdown tables and gnuplot strings: a NUL-terminated row is
      * guaranteed by h5r_read_summary's fixed-length types, but make sure of it once here. */
     for (size_t i = 0; i < f->n; i++) {
@@ -83,7 +83,7 @@ int rd_exists(const RdFile *f, const char *obj) {
 qb_status rd_cell(const RdFile *f, const SummaryRow *r, const char *name, hid_t type, void **out, size_t *n) {
     char cell[512], path[1024];
     h5r_cell_name(r->model, r->codec, r->kv, cell, sizeof cell);
-    snprintf(path, sizeof path, "/cells/%s/%s", cell, name);
+    snprintf(path, sizeof path, "%s/%s/%s", rs_name(RS_CELLS), cell, name);
     *out = NULL;
     *n = 0;
     if (!rd_exists(f, path)) return qb_errorf(QB_ERR_INPUT, "%s: no dataset %s", f->path, path);
@@ -94,7 +94,7 @@ qb_status rd_cell(const RdFile *f, const SummaryRow *r, const char *name, hid_t 
 
 qb_status rd_model(const RdFile *f, const char *model, const char *name, hid_t type, void **out, size_t *n) {
     char path[1024];
-    snprintf(path, sizeof path, "/models/%s/%s", model, name);
+    snprintf(path, sizeof path, "%s/%s/%s", rs_name(RS_MODELS), model, name);
     *out = NULL;
     *n = 0;
     if (!rd_exists(f, path)) return qb_errorf(QB_ERR_INPUT, "%s: no dataset %s", f->path, path);
@@ -105,7 +105,7 @@ qb_status rd_model(const RdFile *f, const char *model, const char *name, hid_t t
 
 char *rd_model_attr(const RdFile *f, const char *model, const char *name) {
     char path[256];
-    snprintf(path, sizeof path, "/models/%s", model);
+    snprintf(path, sizeof path, "%s/%s", rs_name(RS_MODELS), model);
     if (!rd_exists(f, path)) return strdup("");
     return opt_attr(f->file, path, name);
 }

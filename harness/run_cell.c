@@ -115,6 +115,75 @@ static qb_status encode_corpus_lines(const Tokenizer *tok, const char *text, siz
     return QB_OK;
 }
 
+/* The greedy prompts as ids (tokenized with tok when text and the model has one), concatenated into
+ * w->prompt_ids with offsets w->prompt_off [P + 1]; *need_ctx grows to the longest prompt + steps. */
+static qb_status build_prompts(Workload *w, const ExpConfig *cfg, const Tokenizer *tok, int *need_ctx) {
+    qb_status st = QB_OK;
+    w->n_prompts = cfg->n_prompts;
+    w->steps = cfg->steps;
+    if (!(w->prompt_off = qb_calloc((size_t)w->n_prompts + 1, sizeof *w->prompt_off, "prompt offsets")))
+        return QB_ERR_NOMEM;
+    size_t cap = 0;
+    for (int p = 0; p < w->n_prompts; p++) {
+        const ExpPrompt *pr = &cfg->prompts[p];
+        int *ids = NULL, n = 0, own = 1;
+        char what[64];
+        snprintf(what, sizeof what, "%s: greedy prompt %d", w->model->label, p);
+        if (pr->ids) {
+            ids = pr->ids;
+            n = pr->n_ids;
+            own = 0;
+        } else if (tok) {
+            if ((st = tok_encode(tok, pr->text, strlen(pr->text), -1, &ids, &n))) return st;
+        } else if (exp_parse_ids(pr->text, w->vocab - 1, &ids, &n) || n == 0)
+            return qb_errorf(QB_ERR_INPUT, "%s: the model has no tokenizer.json, so it must be token ids", what);
+        if (!st && n == 0) st = qb_errorf(QB_ERR_INPUT, "%s: empty after tokenizing", what);
+        if (!st) st = check_ids(ids, n, w->vocab, what);
+        if (!st && (size_t)w->prompt_off[p] + (size_t)n > cap) {
+            size_t nc = (cap + (size_t)n) * 2;
+            int *b = realloc(w->prompt_ids, nc * sizeof *b);
+            if (!b) st = qb_errorf(QB_ERR_NOMEM, "out of memory for prompt ids");
+            else {
+                w->prompt_ids = b;
+                cap = nc;
+            }
+        }
+        if (!st) memcpy(w->prompt_ids + w->prompt_off[p], ids, (size_t)n * sizeof *ids);
+        if (own) free(ids);
+        if (st) return st;
+        w->prompt_off[p + 1] = w->prompt_off[p] + n;
+        if (n + w->steps > *need_ctx) *need_ctx = n + w->steps;
+    }
+    return QB_OK;
+}
+
+/* The perplexity corpus as ids (text through tok, or an ids file), cut at max_tokens, and its windows. */
+static qb_status build_corpus(Workload *w, const ExpConfig *cfg, const Tokenizer *tok) {
+    qb_status st;
+    if (cfg->corpus) {
+        char *text;
+        size_t len;
+        if ((st = qb_read_file(cfg->corpus, &text, &len, (size_t)1 << 31))) return st;
+        st = cfg->corpus_lines ? encode_corpus_lines(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus)
+                               : encode_corpus(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus);
+        free(text);
+        if (st) return st;
+    } else {
+        char *text;
+        size_t len;
+        if ((st = qb_read_file(cfg->corpus_ids, &text, &len, (size_t)1 << 31))) return st;
+        int bad = exp_parse_ids(text, w->vocab - 1, &w->corpus, &w->n_corpus);
+        free(text);
+        if (bad)
+            return qb_errorf(QB_ERR_INPUT, "%s: not whitespace-separated token ids below %d", cfg->corpus_ids, w->vocab);
+        if (cfg->max_tokens > 0 && w->n_corpus > cfg->max_tokens) w->n_corpus = (int)cfg->max_tokens;
+    }
+    if ((st = check_ids(w->corpus, w->n_corpus, w->vocab, "perplexity corpus"))) return st;
+    if ((st = work_windows(w->n_corpus, cfg->window, cfg->stride, &w->windows, &w->n_windows, &w->n_tokens)))
+        qb_error_prefix(w->model->label);
+    return st;
+}
+
 qb_status work_build(const ExpConfig *cfg, const ExpModel *model, int threads, Workload *w) {
     memset(w, 0, sizeof *w);
     w->cfg = cfg;
@@ -146,73 +215,9 @@ qb_status work_build(const ExpConfig *cfg, const ExpModel *model, int threads, W
     }
 
     int need_ctx = 1;
-    if (cfg->has_greedy) {
-        w->n_prompts = cfg->n_prompts;
-        w->steps = cfg->steps;
-        if (!(w->prompt_off = qb_calloc((size_t)w->n_prompts + 1, sizeof *w->prompt_off, "prompt offsets"))) {
-            st = QB_ERR_NOMEM;
-            goto done;
-        }
-        size_t cap = 0;
-        for (int p = 0; p < w->n_prompts; p++) {
-            const ExpPrompt *pr = &cfg->prompts[p];
-            int *ids = NULL, n = 0, own = 1;
-            char what[64];
-            snprintf(what, sizeof what, "%s: greedy prompt %d", model->label, p);
-            if (pr->ids) {
-                ids = pr->ids;
-                n = pr->n_ids;
-                own = 0;
-            } else if (tok) {
-                if ((st = tok_encode(tok, pr->text, strlen(pr->text), -1, &ids, &n))) goto done;
-            } else if (exp_parse_ids(pr->text, w->vocab - 1, &ids, &n) || n == 0) {
-                st = qb_errorf(QB_ERR_INPUT, "%s: the model has no tokenizer.json, so it must be token ids", what);
-                goto done;
-            }
-            if (!st && n == 0) st = qb_errorf(QB_ERR_INPUT, "%s: empty after tokenizing", what);
-            if (!st) st = check_ids(ids, n, w->vocab, what);
-            if (!st && (size_t)w->prompt_off[p] + (size_t)n > cap) {
-                size_t nc = (cap + (size_t)n) * 2;
-                int *b = realloc(w->prompt_ids, nc * sizeof *b);
-                if (!b) st = qb_errorf(QB_ERR_NOMEM, "out of memory for prompt ids");
-                else {
-                    w->prompt_ids = b;
-                    cap = nc;
-                }
-            }
-            if (!st) memcpy(w->prompt_ids + w->prompt_off[p], ids, (size_t)n * sizeof *ids);
-            if (own) free(ids);
-            if (st) goto done;
-            w->prompt_off[p + 1] = w->prompt_off[p] + n;
-            if (n + w->steps > need_ctx) need_ctx = n + w->steps;
-        }
-    }
+    if (cfg->has_greedy && (st = build_prompts(w, cfg, tok, &need_ctx))) goto done;
     if (cfg->has_ppl) {
-        if (cfg->corpus) {
-            char *text;
-            size_t len;
-            if ((st = qb_read_file(cfg->corpus, &text, &len, (size_t)1 << 31))) goto done;
-            st = cfg->corpus_lines ? encode_corpus_lines(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus)
-                                   : encode_corpus(tok, text, len, cfg->max_tokens, &w->corpus, &w->n_corpus);
-            free(text);
-            if (st) goto done;
-        } else {
-            char *text;
-            size_t len;
-            if ((st = qb_read_file(cfg->corpus_ids, &text, &len, (size_t)1 << 31))) goto done;
-            int bad = exp_parse_ids(text, w->vocab - 1, &w->corpus, &w->n_corpus);
-            free(text);
-            if (bad) {
-                st = qb_errorf(QB_ERR_INPUT, "%s: not whitespace-separated token ids below %d", cfg->corpus_ids, w->vocab);
-                goto done;
-            }
-            if (cfg->max_tokens > 0 && w->n_corpus > cfg->max_tokens) w->n_corpus = (int)cfg->max_tokens;
-        }
-        if ((st = check_ids(w->corpus, w->n_corpus, w->vocab, "perplexity corpus"))) goto done;
-        if ((st = work_windows(w->n_corpus, cfg->window, cfg->stride, &w->windows, &w->n_windows, &w->n_tokens))) {
-            qb_error_prefix(model->label);
-            goto done;
-        }
+        if ((st = build_corpus(w, cfg, tok))) goto done;
         if (cfg->window > need_ctx) need_ctx = cfg->window;
     }
     if (cfg->has_speed) {
@@ -291,10 +296,8 @@ qb_status work_batch(Workload *w, const char *spec, uint64_t mem_budget, uint64_
     if (!mem_budget) { /* what the machine has left once the largest weights of the config are loaded */
         uint64_t weights = 0;
         for (int i = -1; i < w->cfg->n_codecs; i++) {
-            CodecSpec cs;
             WeightBytes b;
-            if (codec_spec_parse(i < 0 ? w->cfg->reference : w->cfg->codecs[i], &cs)) continue;
-            model_bytes_for_config(&c, &cs, &b);
+            model_bytes_for_config(&c, i < 0 ? &w->cfg->reference_spec : &w->cfg->codec_specs[i], &b);
             uint64_t tot = b.attn + b.mlp + b.lm_head + b.embed + b.norms;
             if (tot > weights) weights = tot;
         }
@@ -332,12 +335,19 @@ typedef struct {
     int *next;       /* [n_seq] each sequence's next input token */
 } Engine;
 
-static qb_status engine_open(const Workload *w, const char *codec, const char *kv, Engine *e) {
+/* Loads the model with a parsed codec spec and KV mode. The engine takes spec text, so the spec goes in
+ * canonical form (codec_spec_format) and must come back as itself. */
+static qb_status engine_open(const Workload *w, const CodecSpec *codec, kv_mode kv, Engine *e) {
     memset(e, 0, sizeof *e);
-    ModelOptions o = {.codec = codec, .kv = kv, .ctx = w->ctx, .threads = w->threads};
+    char spec[256], loaded[256];
+    codec_spec_format(codec, spec, sizeof spec);
+    ModelOptions o = {.codec = spec, .kv = kv_mode_name(kv), .ctx = w->ctx, .threads = w->threads};
     qb_status st = model_load(w->model->path, &o, &e->m);
     if (st) return st;
     e->loaded = 1;
+    codec_spec_format(&e->m.codec, loaded, sizeof loaded);
+    if (strcmp(spec, loaded) || e->m.kv != kv)
+        return qb_errorf(QB_ERR_INTERNAL, "%s: codec %s loaded as %s", w->model->label, spec, loaded);
     if ((st = runstate_build(&e->s, &e->m))) return st;
     e->built = 1;
     if (e->m.config.vocab != w->vocab)
@@ -424,7 +434,7 @@ static qb_status pass_window(Engine *e, const Workload *w, int k) {
 qb_status work_estimate(const Workload *w, int n_cells, double *seconds) {
     Engine e;
     double t0 = qb_now(), greedy = 0, ppl = 0, speed = 0;
-    qb_status st = engine_open(w, w->cfg->reference, "f32", &e);
+    qb_status st = engine_open(w, &w->cfg->reference_spec, KV_F32, &e);
     double load = qb_now() - t0;
     if (!st && w->n_prompts) { /* one batch: its prefills alone, then with two decode steps */
         int B = w->batch < w->n_prompts ? w->batch : w->n_prompts, P = w->n_prompts, T = w->steps;
@@ -511,10 +521,41 @@ static qb_status h5_finish(const char *tmp, const char *path, hid_t f, hid_t g, 
 
 /* ---------------------------------------------------------------- reference */
 
+/* The reference's group: the model's attributes, and its outputs on the workload: prompts and greedy tokens
+ * and margins [P, T] when P > 0, windows [W, 3] and nll [N] when W > 0. */
+static qb_status ref_write(hid_t g, const Workload *w, const char *canonical, const int *tokens, const float *margins,
+                           const double *nll) {
+    const int P = w->n_prompts, T = w->steps;
+    qb_status st;
+    if ((st = h5r_attr_str(g, rs_name(RS_MODEL_PATH), w->model->path)) ||
+        (st = h5r_attr_str(g, rs_name(RS_MODEL_LABEL), w->model->label)) ||
+        (st = h5r_attr_str(g, rs_name(RS_MODEL_REFERENCE), w->cfg->reference)) ||
+        (st = h5r_attr_str(g, rs_name(RS_MODEL_REFERENCE_CANONICAL), canonical)) ||
+        (st = h5r_attr_i64(g, rs_name(RS_MODEL_VOCAB), w->vocab)) || (st = h5r_attr_i64(g, rs_name(RS_MODEL_CTX), w->ctx)) ||
+        (st = h5r_attr_i64(g, rs_name(RS_MODEL_BATCH), w->batch)) ||
+        (st = h5r_attr_str(g, rs_name(RS_DESCRIPTION), "the reference codec's outputs on this model's workload (KV f32)")))
+        return st;
+    if (P) {
+        hsize_t d1[1] = {(hsize_t)w->prompt_off[P]}, d2[1] = {(hsize_t)P + 1}, d3[2] = {(hsize_t)P, (hsize_t)T};
+        if ((st = h5r_write_rs(g, RS_MODEL_PROMPT_IDS, H5T_NATIVE_INT32, 1, d1, w->prompt_ids)) ||
+            (st = h5r_write_rs(g, RS_MODEL_PROMPT_OFFSETS, H5T_NATIVE_INT64, 1, d2, w->prompt_off)) ||
+            (st = h5r_write_rs(g, RS_MODEL_GREEDY_TOKENS, H5T_NATIVE_INT32, 2, d3, tokens)) ||
+            (st = h5r_write_rs(g, RS_MODEL_GREEDY_MARGINS, H5T_NATIVE_FLOAT, 2, d3, margins)))
+            return st;
+    }
+    if (w->n_windows) {
+        hsize_t dw[2] = {(hsize_t)w->n_windows, 3}, dn[1] = {(hsize_t)w->n_tokens};
+        if ((st = h5r_write_rs(g, RS_MODEL_WINDOWS, H5T_NATIVE_INT64, 2, dw, w->windows)) ||
+            (st = h5r_write_rs(g, RS_MODEL_NLL, H5T_NATIVE_DOUBLE, 1, dn, nll)))
+            return st;
+    }
+    return QB_OK;
+}
+
 qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_logits) {
     const ExpConfig *cfg = w->cfg;
     Engine e;
-    qb_status st = engine_open(w, cfg->reference, "f32", &e);
+    qb_status st = engine_open(w, &cfg->reference_spec, KV_F32, &e);
     int P = w->n_prompts, T = w->steps, V = w->vocab;
     int *tokens = NULL;
     float *margins = NULL;
@@ -556,42 +597,11 @@ qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_l
     if (!st && rename(ltmp, ref_logits)) st = qb_errorf(QB_ERR_IO, "%s: rename: %s", ltmp, strerror(errno));
     if (st) goto out;
 
-    if ((st = h5_new(htmp, "ref", &f, &g))) goto h5done;
-    char spec[256];
-    codec_spec_format(&e.m.codec, spec, sizeof spec);
-    if ((st = h5r_attr_str(g, "path", w->model->path))) goto h5done;
-    if ((st = h5r_attr_str(g, "label", w->model->label))) goto h5done;
-    if ((st = h5r_attr_str(g, "reference", cfg->reference))) goto h5done;
-    if ((st = h5r_attr_str(g, "reference_canonical", spec))) goto h5done;
-    if ((st = h5r_attr_i64(g, "vocab", V))) goto h5done;
-    if ((st = h5r_attr_i64(g, "ctx", w->ctx))) goto h5done;
-    if ((st = h5r_attr_i64(g, "batch", w->batch))) goto h5done;
-    if ((st = h5r_attr_str(g, "description", "the reference codec's outputs on this model's workload (KV f32)"))) goto h5done;
-    if (P) {
-        hsize_t d1[1] = {(hsize_t)w->prompt_off[P]}, d2[1] = {(hsize_t)P + 1}, d3[2] = {(hsize_t)P, (hsize_t)T};
-        if ((st = h5r_write(g, "prompt_ids", H5T_NATIVE_INT32, 1, d1, w->prompt_ids, "token id",
-                            "all greedy prompts concatenated; prompt p is prompt_ids[prompt_offsets[p]:prompt_offsets[p+1]]")))
-            goto h5done;
-        if ((st = h5r_write(g, "prompt_offsets", H5T_NATIVE_INT64, 1, d2, w->prompt_off, "index",
-                            "start of each prompt in prompt_ids, plus the total")))
-            goto h5done;
-        if ((st = h5r_write(g, "greedy_tokens", H5T_NATIVE_INT32, 2, d3, tokens, "token id",
-                            "the reference's greedy continuation of each prompt (EOS ignored)")))
-            goto h5done;
-        if ((st = h5r_write(g, "greedy_margins", H5T_NATIVE_FLOAT, 2, d3, margins, "logit",
-                            "the reference's top-1 minus top-2 logit at each greedy step")))
-            goto h5done;
+    if (!(st = h5_new(htmp, rs_name(RS_CACHE_REF), &f, &g))) {
+        char spec[256];
+        codec_spec_format(&e.m.codec, spec, sizeof spec);
+        st = ref_write(g, w, spec, tokens, margins, nll);
     }
-    if (w->n_windows) {
-        hsize_t dw[2] = {(hsize_t)w->n_windows, 3}, dn[1] = {(hsize_t)w->n_tokens};
-        if ((st = h5r_write(g, "windows", H5T_NATIVE_INT64, 2, dw, w->windows, "token index",
-                            "perplexity windows: begin, end (exclusive), first scored target index")))
-            goto h5done;
-        if ((st = h5r_write(g, "nll", H5T_NATIVE_DOUBLE, 1, dn, nll, "nat",
-                            "the reference's -log p(target) for each scored token, in window order")))
-            goto h5done;
-    }
-h5done:
     st = h5_finish(htmp, ref_h5, f, g, st);
 out:
     if (fd >= 0) close(fd);
@@ -606,303 +616,278 @@ out:
 
 /* ---------------------------------------------------------------- cell */
 
+/* "ref/<name>": an object of the reference cache's group. */
+static const char *ref_obj(rs_id id, char *buf, size_t n) {
+    snprintf(buf, n, "%s/%s", rs_name(RS_CACHE_REF), rs_name(id));
+    return buf;
+}
+
 /* The batch the reference decoded with (its group's "batch" attribute), else `fallback`. */
 static int ref_batch(hid_t rf, int fallback) {
     int64_t v = 0;
-    if (H5Aexists_by_name(rf, "ref", "batch", H5P_DEFAULT) <= 0) return fallback;
-    hid_t a = H5Aopen_by_name(rf, "ref", "batch", H5P_DEFAULT, H5P_DEFAULT);
+    const char *batch = rs_name(RS_MODEL_BATCH);
+    if (H5Aexists_by_name(rf, rs_name(RS_CACHE_REF), batch, H5P_DEFAULT) <= 0) return fallback;
+    hid_t a = H5Aopen_by_name(rf, rs_name(RS_CACHE_REF), batch, H5P_DEFAULT, H5P_DEFAULT);
     if (a < 0) return fallback;
     herr_t r = H5Aread(a, H5T_NATIVE_INT64, &v);
     H5Aclose(a);
     return r >= 0 && v >= 1 && v <= 4096 ? (int)v : fallback;
 }
 
-qb_status run_cell(const Workload *w, const char *codec, const char *kv, const char *ref_h5,
-                   const char *ref_logits, const char *cell_h5, SummaryRow *row) {
+/* The loaded model's weight bytes and parameters by tensor group, and its KV cache bytes. */
+static void measure_memory(CellMemory *out, const Engine *e) {
+    const WeightBytes *wb = &e->m.bytes;
+    const uint64_t bytes[H5R_MEM_GROUPS] = {wb->attn, wb->mlp, wb->lm_head, wb->embed, wb->norms};
+    const uint64_t params[H5R_MEM_GROUPS] = {wb->n_params_attn, wb->n_params_mlp, wb->n_params_lm_head,
+                                             wb->n_params_embed, wb->n_params_norms};
+    for (int i = 0; i < H5R_MEM_GROUPS; i++) {
+        out->bytes[i] = (int64_t)bytes[i];
+        out->params[i] = (int64_t)params[i];
+    }
+    out->kv_bytes = (int64_t)e->s.kv_bytes;
+}
+
+/* The summary's memory fields from measure_memory's result. */
+static void memory_row(SummaryRow *row, const CellMemory *m) {
+    int64_t tb = 0, tp = 0;
+    for (int i = 0; i < H5R_MEM_GROUPS; i++) {
+        tb += m->bytes[i];
+        tp += m->params[i];
+    }
+    int64_t lin_b = m->bytes[0] + m->bytes[1], lin_p = m->params[0] + m->params[1]; /* attn + mlp */
+    row->weight_bytes = tb;
+    row->bits_per_weight = tp ? 8.0 * (double)tb / (double)tp : NAN;
+    row->bits_per_weight_linear = lin_p ? 8.0 * (double)lin_b / (double)lin_p : NAN;
+    row->kv_bytes = m->kv_bytes;
+}
+
+/* Compares free-running tokens and teacher-forced argmaxes ([P, T] in out) with the reference's tokens and
+ * margins ([P, T]): per-prompt match, agreement and first divergence, survival [T], and the flips. */
+static void greedy_compare(CellGreedyResult *out, const int *ref_tok, const float *ref_mg) {
+    const int P = out->n_prompts, T = out->steps;
+    for (int p = 0; p < P; p++) {
+        const int *ref = ref_tok + (size_t)p * T, *tok = out->tokens + (size_t)p * T, *am = out->argmax + (size_t)p * T;
+        int m = 0, a = 0, fd0 = T;
+        for (int t = 0; t < T; t++) {
+            if (tok[t] == ref[t]) m++;
+            else if (fd0 == T) fd0 = t;
+            if (am[t] == ref[t]) a++;
+            else {
+                out->flip_prompt[out->n_flips] = p;
+                out->flip_step[out->n_flips] = t;
+                out->flip_margin[out->n_flips++] = ref_mg[(size_t)p * T + t];
+            }
+        }
+        out->match[p] = (double)m / T;
+        out->agree[p] = (double)a / T;
+        out->first_div[p] = fd0;
+        for (int t = 0; t < fd0; t++) out->survival[t] += 1.0;
+    }
+    for (int t = 0; t < T; t++) out->survival[t] /= P;
+}
+
+/* Greedy and teacher-forced passes of every prompt against the reference cache rf (greedy_tokens and
+ * greedy_margins [P, T], its batch). out's arrays are heap (cell_results_free). */
+static qb_status measure_greedy(CellGreedyResult *out, Engine *e, const Workload *w, hid_t rf, const char *ref_h5) {
+    const int P = w->n_prompts, T = w->steps;
+    const size_t PT = (size_t)P * T;
+    int *ref_tok = NULL;
+    float *ref_mg = NULL;
+    size_t n_ref = 0, n_mg = 0;
+    char obj[64];
+    memset(out, 0, sizeof *out);
+    out->n_prompts = P;
+    out->steps = T;
+    qb_status st = h5r_read(rf, ref_obj(RS_MODEL_GREEDY_TOKENS, obj, sizeof obj), H5T_NATIVE_INT32, (void **)&ref_tok, &n_ref);
+    if (!st && n_ref != PT)
+        st = qb_errorf(QB_ERR_INPUT, "%s: %s has %zu entries, expected %zu", ref_h5, rs_name(RS_MODEL_GREEDY_TOKENS), n_ref, PT);
+    if (!st) st = h5r_read(rf, ref_obj(RS_MODEL_GREEDY_MARGINS, obj, sizeof obj), H5T_NATIVE_FLOAT, (void **)&ref_mg, &n_mg);
+    if (!st && (!(out->tokens = qb_calloc(PT, sizeof *out->tokens, "tokens")) ||
+                !(out->argmax = qb_calloc(PT, sizeof *out->argmax, "argmax")) ||
+                !(out->first_div = qb_calloc((size_t)P, sizeof *out->first_div, "divergence")) ||
+                !(out->match = qb_calloc((size_t)P, sizeof *out->match, "match")) ||
+                !(out->agree = qb_calloc((size_t)P, sizeof *out->agree, "agree")) ||
+                !(out->survival = qb_calloc((size_t)T, sizeof *out->survival, "survival")) ||
+                !(out->flip_prompt = qb_calloc(PT, sizeof *out->flip_prompt, "flips")) ||
+                !(out->flip_step = qb_calloc(PT, sizeof *out->flip_step, "flips")) ||
+                !(out->flip_margin = qb_calloc(PT, sizeof *out->flip_margin, "flips"))))
+        st = QB_ERR_NOMEM;
+    /* the reference's batch, so both sides decode the same batch compositions */
+    out->batch = ref_batch(rf, w->batch);
+    if (!st) st = pass_prompts(e, w, out->batch, NULL, out->tokens, NULL);
+    if (!st) st = pass_prompts(e, w, out->batch, ref_tok, out->argmax, NULL);
+    if (!st) greedy_compare(out, ref_tok, ref_mg);
+    free(ref_tok);
+    free(ref_mg);
+    return st;
+}
+
+/* Allocates measure_ppl's arrays: N tokens, W windows, and reflog [window, V] (the caller frees it). */
+static qb_status ppl_alloc(CellPplResult *o, int64_t N, int W, size_t reflog_n, float **reflog) {
+    size_t n = (size_t)N, nw = (size_t)W;
+    if (!(o->nll = qb_malloc(n * sizeof *o->nll, "nll")) || !(o->kl = qb_malloc(n * sizeof *o->kl, "kl")) ||
+        !(o->dp = qb_malloc(n * sizeof *o->dp, "dp")) || !(o->same = qb_malloc(n, "same-top flags")) ||
+        !(o->wnll = qb_calloc(nw, sizeof *o->wnll, "w")) || !(o->wref = qb_calloc(nw, sizeof *o->wref, "w")) ||
+        !(o->wkl = qb_calloc(nw, sizeof *o->wkl, "w")) || !(o->wcnt = qb_calloc(nw, sizeof *o->wcnt, "w")) ||
+        !(o->wcnt64 = qb_calloc(nw, sizeof *o->wcnt64, "w")) ||
+        !(*reflog = qb_malloc(reflog_n * sizeof **reflog, "reference logits")))
+        return QB_ERR_NOMEM;
+    return QB_OK;
+}
+
+/* Every perplexity window against the reference cache: its nll (rf, [N]) and its logits (file ref_logits,
+ * float32 [N, V] in window order), token by token. out's arrays are heap (cell_results_free). */
+static qb_status measure_ppl(CellPplResult *out, Engine *e, const Workload *w, hid_t rf, const char *ref_h5,
+                             const char *ref_logits) {
+    const int V = w->vocab, NW = w->n_windows;
+    const int64_t N = w->n_tokens;
+    double *ref_nll = NULL;
+    float *reflog = NULL;
+    size_t n_ref = 0;
+    int fd = -1;
+    char obj[64];
+    memset(out, 0, sizeof *out);
+    out->n_windows = NW;
+    out->n_tokens = N;
+    qb_status st = h5r_read(rf, ref_obj(RS_MODEL_NLL, obj, sizeof obj), H5T_NATIVE_DOUBLE, (void **)&ref_nll, &n_ref);
+    if (!st && (int64_t)n_ref != N)
+        st = qb_errorf(QB_ERR_INPUT, "%s: %s has %zu entries, expected %lld", ref_h5, rs_name(RS_MODEL_NLL), n_ref, (long long)N);
+    if (!st && (fd = open(ref_logits, O_RDONLY)) < 0) st = qb_errorf(QB_ERR_IO, "%s: %s", ref_logits, strerror(errno));
+    if (!st) st = ppl_alloc(out, N, NW, (size_t)w->cfg->window * V, &reflog);
+    int64_t j = 0;
+    for (int k = 0; k < NW && !st; k++) {
+        if ((st = pass_window(e, w, k))) break;
+        progress_tick(QB_PROG_WINDOW);
+        int64_t b = w->windows[3 * k], en = w->windows[3 * k + 1], first = w->windows[3 * k + 2];
+        if ((st = read_at(fd, reflog, (size_t)(en - first) * V * sizeof(float), (off_t)j * V * (off_t)sizeof(float),
+                          ref_logits)))
+            break;
+        for (int64_t t = first; t < en; t++, j++) {
+            stats_token s;
+            stats_compare_logits(reflog + (size_t)(t - first) * V, e->logits + (size_t)(t - 1 - b) * V, V,
+                                 w->corpus[t], &s);
+            out->nll[j] = s.nll_codec;
+            out->kl[j] = s.kl;
+            out->dp[j] = s.dp_top;
+            out->same[j] = s.top_ref == s.top_codec;
+            out->wnll[k] += s.nll_codec;
+            out->wref[k] += ref_nll[j];
+            out->wkl[k] += s.kl;
+            out->wcnt[k] += 1;
+        }
+        out->wcnt64[k] = (int64_t)out->wcnt[k];
+    }
+    if (fd >= 0) close(fd);
+    free(ref_nll);
+    free(reflog);
+    return st;
+}
+
+/* R timed repeats: a prefill of the workload's random speed ids, then greedy single-token decode steps. */
+static qb_status measure_speed(CellSpeedResult *out, Engine *e, const Workload *w) {
     const ExpConfig *cfg = w->cfg;
-    int P = w->n_prompts, T = w->steps, V = w->vocab, NW = w->n_windows;
-    int64_t N = w->n_tokens;
+    const int R = cfg->speed_repeats, PN = cfg->speed_prompt_tokens, D = cfg->speed_decode_tokens;
+    *out = (CellSpeedResult){.repeats = R, .prompt_tokens = PN, .decode_tokens = D, .threads = w->threads};
+    if (!(out->prefill_s = qb_calloc((size_t)R, sizeof *out->prefill_s, "speed")) ||
+        !(out->decode_s = qb_calloc((size_t)R, sizeof *out->decode_s, "speed")))
+        return QB_ERR_NOMEM;
+    qb_status st = QB_OK;
+    for (int r = 0; r < R && !st; r++) {
+        runstate_reset(&e->s);
+        double t0 = qb_now();
+        st = model_forward(&e->m, &e->s, w->speed_ids, PN, e->logits, 0, NULL);
+        double t1 = qb_now();
+        for (int t = 0; t < D && !st; t++) {
+            int x = logits_argmax(e->logits, w->vocab, NULL);
+            st = model_forward(&e->m, &e->s, &x, 1, e->logits, 0, NULL);
+        }
+        out->prefill_s[r] = t1 - t0;
+        out->decode_s[r] = qb_now() - t1;
+        progress_tick(QB_PROG_REPEAT);
+    }
+    return st;
+}
+
+/* The summary's speed fields: median, slowest and fastest tokens/s over the repeats. */
+static void speed_row(SummaryRow *row, const CellSpeedResult *s) {
+    const int R = s->repeats;
+    double tps_p[1024], tps_d[1024]; /* repeats ≤ 1000 (expconfig) */
+    for (int r = 0; r < R; r++) {
+        tps_p[r] = s->prompt_tokens / (s->prefill_s[r] > 0 ? s->prefill_s[r] : 1e-9);
+        tps_d[r] = s->decode_tokens / (s->decode_s[r] > 0 ? s->decode_s[r] : 1e-9);
+    }
+    stats_sort(tps_p, (size_t)R);
+    stats_sort(tps_d, (size_t)R);
+    row->speed_repeats = R;
+    row->prefill_tps = stats_quantile_sorted(tps_p, (size_t)R, 0.5);
+    row->prefill_tps_min = tps_p[0];
+    row->prefill_tps_max = tps_p[R - 1];
+    row->decode_tps = stats_quantile_sorted(tps_d, (size_t)R, 0.5);
+    row->decode_tps_min = tps_d[0];
+    row->decode_tps_max = tps_d[R - 1];
+}
+
+/* Every measurement of one cell into res, and the summary statistics into row. */
+static qb_status measure_cell(CellResults *res, SummaryRow *row, Engine *e, const Workload *w, const char *ref_h5,
+                              const char *ref_logits) {
+    const ExpConfig *cfg = w->cfg;
+    hid_t rf = -1;
+    qb_status st = QB_OK;
+    if ((w->n_prompts || w->n_windows) && (rf = H5Fopen(ref_h5, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+        return qb_errorf(QB_ERR_IO, "%s: cannot open the reference cache", ref_h5);
+    measure_memory(&res->memory, e);
+    memory_row(row, &res->memory);
+    row->ctx = w->ctx;
+    row->threads = w->threads;
+    if (w->n_prompts) {
+        CellGreedyResult *g = &res->greedy;
+        res->has_greedy = 1;
+        st = measure_greedy(g, e, w, rf, ref_h5);
+        CellGreedy cg = {g->n_prompts, g->steps, g->match, g->agree, g->first_div, g->flip_margin, g->n_flips};
+        if (!st) st = cell_greedy_stats(&cg, cfg->bootstrap, cfg->seed, row);
+    }
+    if (!st && w->n_windows) {
+        CellPplResult *p = &res->ppl;
+        res->has_ppl = 1;
+        st = measure_ppl(p, e, w, rf, ref_h5, ref_logits);
+        CellPpl cp = {p->n_windows, p->n_tokens, p->wnll, p->wref, p->wkl, p->wcnt, p->kl, p->dp, p->same,
+                      cfg->corpus_ids != NULL};
+        if (!st) st = cell_ppl_stats(&cp, cfg->bootstrap, cfg->seed + 1, row);
+    }
+    if (!st && cfg->has_speed) {
+        res->has_speed = 1;
+        if (!(st = measure_speed(&res->speed, e, w))) speed_row(row, &res->speed);
+    }
+    if (rf >= 0) H5Fclose(rf);
+    return st;
+}
+
+qb_status run_cell(const Workload *w, int codec_i, int kv_i, const char *ref_h5, const char *ref_logits,
+                   const char *cell_h5, SummaryRow *row) {
+    const ExpConfig *cfg = w->cfg;
     double t_start = qb_now();
     Engine e;
     memset(&e, 0, sizeof e);
-    hid_t rf = -1, f = -1, g = -1, sg = -1;
-    int fd = -1;
-    char *htmp = NULL;
-    /* everything freed at the end */
-    int *ref_tok = NULL, *tok = NULL, *am = NULL, *first_div = NULL, *flip_p = NULL, *flip_t = NULL;
-    float *ref_mg = NULL, *flip_mg = NULL, *reflog = NULL;
-    double *match = NULL, *agree = NULL, *surv = NULL, *den = NULL, *nll = NULL, *kl = NULL, *dp = NULL,
-           *wnll = NULL, *wref = NULL, *wkl = NULL, *wcnt = NULL, *ref_nll = NULL, *pre = NULL,
-           *dec = NULL;
-    int64_t *wcnt64 = NULL;
-    int8_t *same = NULL;
-    size_t n_flips = 0;
-
-    qb_status st = engine_open(w, codec, kv, &e);
-    if (st) goto out;
-    if (!(htmp = tmp_of(cell_h5))) {
-        st = QB_ERR_NOMEM;
-        goto out;
+    CellResults res = {.model = w->model->label, .codec = cfg->codecs[codec_i], .kv = cfg->kv[kv_i],
+                       .cell_index = row->cell_index};
+    char canonical[256], *htmp = tmp_of(cell_h5);
+    hid_t f = -1;
+    qb_status st = htmp ? engine_open(w, &cfg->codec_specs[codec_i], cfg->kv_modes[kv_i], &e) : QB_ERR_NOMEM;
+    if (!st) st = measure_cell(&res, row, &e, w, ref_h5, ref_logits);
+    if (!st) {
+        codec_spec_format(&e.m.codec, canonical, sizeof canonical);
+        res.codec_canonical = canonical;
+        if ((f = h5r_fcreate()) < 0) st = qb_errorf(QB_ERR_IO, "%s: cannot create HDF5 file", htmp);
     }
-    if ((P || NW) && (rf = H5Fopen(ref_h5, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
-        st = qb_errorf(QB_ERR_IO, "%s: cannot open the reference cache", ref_h5);
-        goto out;
+    if (!st) st = h5r_write_cell(f, rs_name(RS_CACHE_CELL), &res);
+    if (!st) {
+        row->seconds = qb_now() - t_start;
+        snprintf(row->status, sizeof row->status, "ok");
     }
-    if ((st = h5_new(htmp, "cell", &f, &g))) goto out;
-    char spec[256];
-    codec_spec_format(&e.m.codec, spec, sizeof spec);
-    if ((st = h5r_attr_str(g, "model", w->model->label)) || (st = h5r_attr_str(g, "codec", codec)) ||
-        (st = h5r_attr_str(g, "codec_canonical", spec)) || (st = h5r_attr_str(g, "kv", kv)) ||
-        (st = h5r_attr_i64(g, "cell_index", row->cell_index)) || (st = h5r_attr_str(g, "status", "ok")))
-        goto out;
-
-    /* memory */
-    const WeightBytes *wb = &e.m.bytes;
-    int64_t bytes[5] = {(int64_t)wb->attn, (int64_t)wb->mlp, (int64_t)wb->lm_head, (int64_t)wb->embed, (int64_t)wb->norms};
-    int64_t params[5] = {(int64_t)wb->n_params_attn, (int64_t)wb->n_params_mlp, (int64_t)wb->n_params_lm_head,
-                         (int64_t)wb->n_params_embed, (int64_t)wb->n_params_norms};
-    int64_t tb = 0, tp = 0;
-    for (int i = 0; i < 5; i++) {
-        tb += bytes[i];
-        tp += params[i];
-    }
-    row->weight_bytes = tb;
-    row->bits_per_weight = tp ? 8.0 * (double)tb / (double)tp : NAN;
-    row->bits_per_weight_linear = params[0] + params[1] ? 8.0 * (double)(bytes[0] + bytes[1]) / (double)(params[0] + params[1]) : NAN;
-    row->kv_bytes = (int64_t)e.s.kv_bytes;
-    row->ctx = w->ctx;
-    row->threads = w->threads;
-    {
-        hsize_t d5[1] = {5};
-        if ((st = h5r_group(g, "memory", &sg))) goto out;
-        if ((st = h5r_attr_str(sg, "groups", "attn, mlp, lm_head, embed, norms"))) goto out;
-        if ((st = h5r_write(sg, "weight_bytes", H5T_NATIVE_INT64, 1, d5, bytes, "byte",
-                            "bytes at rest by tensor group: attn, mlp, lm_head, embed, norms")))
-            goto out;
-        if ((st = h5r_write(sg, "weight_params", H5T_NATIVE_INT64, 1, d5, params, "parameter",
-                            "parameters by tensor group: attn, mlp, lm_head, embed, norms")))
-            goto out;
-        H5Gclose(sg);
-        sg = -1;
-    }
-
-    /* greedy match and teacher forcing */
-    if (P) {
-        size_t n_ref = 0;
-        size_t PT = (size_t)P * T;
-        if ((st = h5r_read(rf, "ref/greedy_tokens", H5T_NATIVE_INT32, (void **)&ref_tok, &n_ref))) goto out;
-        if (n_ref != PT) {
-            st = qb_errorf(QB_ERR_INPUT, "%s: greedy_tokens has %zu entries, expected %zu", ref_h5, n_ref, PT);
-            goto out;
-        }
-        if ((st = h5r_read(rf, "ref/greedy_margins", H5T_NATIVE_FLOAT, (void **)&ref_mg, &n_ref))) goto out;
-        if (!(tok = qb_calloc(PT, sizeof *tok, "tokens")) || !(am = qb_calloc(PT, sizeof *am, "argmax")) ||
-            !(first_div = qb_calloc((size_t)P, sizeof *first_div, "divergence")) ||
-            !(match = qb_calloc((size_t)P, sizeof *match, "match")) || !(agree = qb_calloc((size_t)P, sizeof *agree, "agree")) ||
-            !(den = qb_calloc((size_t)P, sizeof *den, "den")) || !(surv = qb_calloc((size_t)T, sizeof *surv, "survival")) ||
-            !(flip_p = qb_calloc(PT, sizeof *flip_p, "flips")) || !(flip_t = qb_calloc(PT, sizeof *flip_t, "flips")) ||
-            !(flip_mg = qb_calloc(PT, sizeof *flip_mg, "flips"))) {
-            st = QB_ERR_NOMEM;
-            goto out;
-        }
-        /* the reference's batch, so both sides decode the same batch compositions */
-        int batch = ref_batch(rf, w->batch);
-        if ((st = h5r_attr_i64(g, "batch", batch)) || (st = pass_prompts(&e, w, batch, NULL, tok, NULL)) ||
-            (st = pass_prompts(&e, w, batch, ref_tok, am, NULL)))
-            goto out;
-        for (int p = 0; p < P && !st; p++) {
-            const int *ref = ref_tok + (size_t)p * T;
-            int m = 0, a = 0, fd0 = T;
-            for (int t = 0; t < T; t++) {
-                if (tok[(size_t)p * T + t] == ref[t]) m++;
-                else if (fd0 == T) fd0 = t;
-                if (am[(size_t)p * T + t] == ref[t]) a++;
-                else {
-                    flip_p[n_flips] = p;
-                    flip_t[n_flips] = t;
-                    flip_mg[n_flips++] = ref_mg[(size_t)p * T + t];
-                }
-            }
-            match[p] = (double)m / T;
-            agree[p] = (double)a / T;
-            den[p] = 1.0;
-            first_div[p] = fd0;
-            for (int t = 0; t < fd0; t++) surv[t] += 1.0;
-        }
-        if (st) goto out;
-        for (int t = 0; t < T; t++) surv[t] /= P;
-        CellGreedy cg = {P, T, match, agree, first_div, flip_mg, n_flips};
-        if ((st = cell_greedy_stats(&cg, cfg->bootstrap, cfg->seed, row))) goto out;
-        hsize_t dpt[2] = {(hsize_t)P, (hsize_t)T}, dp1[1] = {(hsize_t)P}, dt[1] = {(hsize_t)T}, df[1] = {n_flips};
-        if ((st = h5r_group(g, "greedy", &sg))) goto out;
-        if ((st = h5r_write(sg, "tokens", H5T_NATIVE_INT32, 2, dpt, tok, "token id", "the codec's free-running greedy tokens")) ||
-            (st = h5r_write(sg, "match", H5T_NATIVE_DOUBLE, 1, dp1, match, "fraction",
-                            "per prompt: fraction of steps whose token equals the reference's")) ||
-            (st = h5r_write(sg, "first_divergence", H5T_NATIVE_INT32, 1, dp1, first_div, "step",
-                            "per prompt: first step whose token differs from the reference's (steps when none)")) ||
-            (st = h5r_write(sg, "survival", H5T_NATIVE_DOUBLE, 1, dt, surv, "fraction",
-                            "fraction of prompts identical to the reference through step t")))
-            goto out;
-        H5Gclose(sg);
-        sg = -1;
-        if ((st = h5r_group(g, "tf", &sg))) goto out;
-        if ((st = h5r_write(sg, "argmax", H5T_NATIVE_INT32, 2, dpt, am, "token id",
-                            "the codec's argmax when fed the reference's greedy tokens")) ||
-            (st = h5r_write(sg, "agree", H5T_NATIVE_DOUBLE, 1, dp1, agree, "fraction",
-                            "per prompt: teacher-forced steps whose argmax equals the reference token")) ||
-            (st = h5r_write(sg, "flip_prompt", H5T_NATIVE_INT32, 1, df, flip_p, "index", "prompt of each teacher-forced flip")) ||
-            (st = h5r_write(sg, "flip_step", H5T_NATIVE_INT32, 1, df, flip_t, "step", "step of each teacher-forced flip")) ||
-            (st = h5r_write(sg, "flip_margin", H5T_NATIVE_FLOAT, 1, df, flip_mg, "logit",
-                            "the reference's top-1 minus top-2 logit margin at each flip")))
-            goto out;
-        H5Gclose(sg);
-        sg = -1;
-    }
-
-    /* perplexity and KL */
-    if (NW) {
-        size_t n_ref = 0;
-        if ((st = h5r_read(rf, "ref/nll", H5T_NATIVE_DOUBLE, (void **)&ref_nll, &n_ref))) goto out;
-        if ((int64_t)n_ref != N) {
-            st = qb_errorf(QB_ERR_INPUT, "%s: nll has %zu entries, expected %lld", ref_h5, n_ref, (long long)N);
-            goto out;
-        }
-        if ((fd = open(ref_logits, O_RDONLY)) < 0) {
-            st = qb_errorf(QB_ERR_IO, "%s: %s", ref_logits, strerror(errno));
-            goto out;
-        }
-        if (!(nll = qb_malloc((size_t)N * sizeof *nll, "nll")) || !(kl = qb_malloc((size_t)N * sizeof *kl, "kl")) ||
-            !(dp = qb_malloc((size_t)N * sizeof *dp, "dp")) || !(same = qb_malloc((size_t)N, "same_top")) ||
-            !(wnll = qb_calloc((size_t)NW, sizeof *wnll, "w")) || !(wref = qb_calloc((size_t)NW, sizeof *wref, "w")) ||
-            !(wkl = qb_calloc((size_t)NW, sizeof *wkl, "w")) || !(wcnt = qb_calloc((size_t)NW, sizeof *wcnt, "w")) ||
-            !(wcnt64 = qb_calloc((size_t)NW, sizeof *wcnt64, "w")) ||
-            !(reflog = qb_malloc((size_t)cfg->window * V * sizeof *reflog, "reference logits"))) {
-            st = QB_ERR_NOMEM;
-            goto out;
-        }
-        int64_t j = 0;
-        for (int k = 0; k < NW && !st; k++) {
-            if ((st = pass_window(&e, w, k))) break;
-            progress_tick(QB_PROG_WINDOW);
-            int64_t b = w->windows[3 * k], en = w->windows[3 * k + 1], first = w->windows[3 * k + 2];
-            if ((st = read_at(fd, reflog, (size_t)(en - first) * V * sizeof(float), (off_t)j * V * (off_t)sizeof(float),
-                              ref_logits)))
-                break;
-            for (int64_t t = first; t < en; t++, j++) {
-                stats_token s;
-                stats_compare_logits(reflog + (size_t)(t - first) * V, e.logits + (size_t)(t - 1 - b) * V, V,
-                                     w->corpus[t], &s);
-                nll[j] = s.nll_codec;
-                kl[j] = s.kl;
-                dp[j] = s.dp_top;
-                same[j] = s.top_ref == s.top_codec;
-                wnll[k] += s.nll_codec;
-                wref[k] += ref_nll[j];
-                wkl[k] += s.kl;
-                wcnt[k] += 1;
-            }
-            wcnt64[k] = (int64_t)wcnt[k];
-        }
-        if (st) goto out;
-        CellPpl cp = {NW, N, wnll, wref, wkl, wcnt, kl, dp, same, cfg->corpus_ids != NULL};
-        if ((st = cell_ppl_stats(&cp, cfg->bootstrap, cfg->seed + 1, row))) goto out;
-        hsize_t dn[1] = {(hsize_t)N}, dw[1] = {(hsize_t)NW};
-        if ((st = h5r_group(g, "ppl", &sg))) goto out;
-        if ((st = h5r_write(sg, "nll", H5T_NATIVE_DOUBLE, 1, dn, nll, "nat", "the codec's -log p(target) per scored token")) ||
-            (st = h5r_write(sg, "kl", H5T_NATIVE_DOUBLE, 1, dn, kl, "nat",
-                            "KL(P_ref || P_codec) over the full vocabulary per scored token, FP64 accumulation")) ||
-            (st = h5r_write(sg, "same_top", H5T_NATIVE_INT8, 1, dn, same, "bool", "1 when the codec's argmax equals the reference's")) ||
-            (st = h5r_write(sg, "dp_top", H5T_NATIVE_DOUBLE, 1, dn, dp, "probability",
-                            "P_codec minus P_ref of the reference's top token")) ||
-            (st = h5r_write(sg, "window_nll", H5T_NATIVE_DOUBLE, 1, dw, wnll, "nat", "per window: sum of the codec's nll")) ||
-            (st = h5r_write(sg, "window_ref_nll", H5T_NATIVE_DOUBLE, 1, dw, wref, "nat", "per window: sum of the reference's nll")) ||
-            (st = h5r_write(sg, "window_kl", H5T_NATIVE_DOUBLE, 1, dw, wkl, "nat", "per window: sum of per-token KL")) ||
-            (st = h5r_write(sg, "window_count", H5T_NATIVE_INT64, 1, dw, wcnt64, "token", "per window: scored tokens")))
-            goto out;
-        H5Gclose(sg);
-        sg = -1;
-    }
-
-    /* speed */
-    if (cfg->has_speed) {
-        int R = cfg->speed_repeats, PN = cfg->speed_prompt_tokens, D = cfg->speed_decode_tokens;
-        if (!(pre = qb_calloc((size_t)R, sizeof *pre, "speed")) || !(dec = qb_calloc((size_t)R, sizeof *dec, "speed"))) {
-            st = QB_ERR_NOMEM;
-            goto out;
-        }
-        double tps_p[1024], tps_d[1024];
-        for (int r = 0; r < R && !st; r++) {
-            runstate_reset(&e.s);
-            double t0 = qb_now();
-            st = model_forward(&e.m, &e.s, w->speed_ids, PN, e.logits, 0, NULL);
-            double t1 = qb_now();
-            for (int t = 0; t < D && !st; t++) {
-                int x = logits_argmax(e.logits, V, NULL);
-                st = model_forward(&e.m, &e.s, &x, 1, e.logits, 0, NULL);
-            }
-            double t2 = qb_now();
-            pre[r] = t1 - t0;
-            dec[r] = t2 - t1;
-            tps_p[r] = PN / (pre[r] > 0 ? pre[r] : 1e-9);
-            tps_d[r] = D / (dec[r] > 0 ? dec[r] : 1e-9);
-            progress_tick(QB_PROG_REPEAT);
-        }
-        if (st) goto out;
-        stats_sort(tps_p, (size_t)R);
-        stats_sort(tps_d, (size_t)R);
-        row->speed_repeats = R;
-        row->prefill_tps = stats_quantile_sorted(tps_p, (size_t)R, 0.5);
-        row->prefill_tps_min = tps_p[0];
-        row->prefill_tps_max = tps_p[R - 1];
-        row->decode_tps = stats_quantile_sorted(tps_d, (size_t)R, 0.5);
-        row->decode_tps_min = tps_d[0];
-        row->decode_tps_max = tps_d[R - 1];
-        hsize_t dr[1] = {(hsize_t)R};
-        if ((st = h5r_group(g, "speed", &sg))) goto out;
-        if ((st = h5r_attr_i64(sg, "prompt_tokens", PN)) || (st = h5r_attr_i64(sg, "decode_tokens", D)) ||
-            (st = h5r_attr_i64(sg, "threads", w->threads)) ||
-            (st = h5r_write(sg, "prefill_seconds", H5T_NATIVE_DOUBLE, 1, dr, pre, "s",
-                            "wall time of one forward over prompt_tokens random ids, per repeat")) ||
-            (st = h5r_write(sg, "decode_seconds", H5T_NATIVE_DOUBLE, 1, dr, dec, "s",
-                            "wall time of decode_tokens single-token greedy steps after that prefill, per repeat")))
-            goto out;
-        H5Gclose(sg);
-        sg = -1;
-    }
-    row->seconds = qb_now() - t_start;
-    snprintf(row->status, sizeof row->status, "ok");
-out:
-    if (sg >= 0) H5Gclose(sg);
-    if (f >= 0) st = h5_finish(htmp, cell_h5, f, g, st);
-    if (rf >= 0) H5Fclose(rf);
-    if (fd >= 0) close(fd);
+    if (f >= 0) st = h5_finish(htmp, cell_h5, f, -1, st);
     engine_close(&e);
+    cell_results_free(&res);
     free(htmp);
-    free(ref_tok);
-    free(tok);
-    free(am);
-    free(first_div);
-    free(flip_p);
-    free(flip_t);
-    free(ref_mg);
-    free(flip_mg);
-    free(reflog);
-    free(match);
-    free(agree);
-    free(surv);
-    free(den);
-    free(nll);
-    free(kl);
-    free(dp);
-    free(wnll);
-    free(wref);
-    free(wkl);
-    free(wcnt);
-    free(wcnt64);
-    free(ref_nll);
-    free(pre);
-    free(dec);
-    free(same);
     return st;
 }
 
@@ -910,13 +895,14 @@ qb_status run_model_info(const Workload *w, const char *ref_h5) {
     char *htmp = tmp_of(ref_h5);
     if (!htmp) return QB_ERR_NOMEM;
     hid_t f = -1, g = -1;
-    qb_status st = h5_new(htmp, "ref", &f, &g);
-    if (!st) st = h5r_attr_str(g, "path", w->model->path);
-    if (!st) st = h5r_attr_str(g, "label", w->model->label);
-    if (!st) st = h5r_attr_str(g, "reference", w->cfg->reference);
-    if (!st) st = h5r_attr_i64(g, "vocab", w->vocab);
-    if (!st) st = h5r_attr_i64(g, "ctx", w->ctx);
-    if (!st) st = h5r_attr_str(g, "description", "the model (no greedy or perplexity workload: no reference outputs)");
+    qb_status st = h5_new(htmp, rs_name(RS_CACHE_REF), &f, &g);
+    if (!st) st = h5r_attr_str(g, rs_name(RS_MODEL_PATH), w->model->path);
+    if (!st) st = h5r_attr_str(g, rs_name(RS_MODEL_LABEL), w->model->label);
+    if (!st) st = h5r_attr_str(g, rs_name(RS_MODEL_REFERENCE), w->cfg->reference);
+    if (!st) st = h5r_attr_i64(g, rs_name(RS_MODEL_VOCAB), w->vocab);
+    if (!st) st = h5r_attr_i64(g, rs_name(RS_MODEL_CTX), w->ctx);
+    if (!st)
+        st = h5r_attr_str(g, rs_name(RS_DESCRIPTION), "the model (no greedy or perplexity workload: no reference outputs)");
     st = h5_finish(htmp, ref_h5, f, g, st);
     free(htmp);
     return st;

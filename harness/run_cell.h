@@ -61,12 +61,14 @@ qb_status work_windows(int n, int W, int S, int64_t **out, int *n_windows, int64
  * names and renamed, logits first: ref_h5 existing means the cache is whole. */
 qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_logits);
 
-/* One cell: loads the model with codec/kv, measures everything against the reference cache, writes
- * cell_h5 (group "cell") and fills row (status "ok"; peak RSS is the parent's business). */
 /* Only the /models/<label> attributes (path, label, vocab, ctx), for configs without greedy or perplexity. */
 qb_status run_model_info(const Workload *w, const char *ref_h5);
 
-qb_status run_cell(const Workload *w, const char *codec, const char *kv, const char *ref_h5,
-                   const char *ref_logits, const char *cell_h5, SummaryRow *row);
+/* One cell: loads the model with the config's codecs[codec] and kv[kv] (parsed specs), measures everything
+ * against the reference cache (measure_memory, measure_greedy, measure_ppl, measure_speed in run_cell.c: each
+ * fills a plain struct of CellResults), writes cell_h5 (group "cell", with h5r_write_cell) and fills row
+ * (status "ok"; peak RSS is the parent's business). */
+qb_status run_cell(const Workload *w, int codec, int kv, const char *ref_h5, const char *ref_logits,
+                   const char *cell_h5, SummaryRow *row);
 
 #endif

@@ -238,12 +238,12 @@ int cmd_merge(int argc, char **argv) {
         char *text = NULL;
         SummaryRow *rows = NULL;
         size_t n = 0;
-        st = h5r_read_attr_str(f, "/", "config_text", &text);
+        st = h5r_read_attr_str(f, "/", rs_name(RS_ROOT_CONFIG_TEXT), &text);
         if (!st && i == optind) {
-            st = h5r_read_attr_str(f, "/", "config_name", &name0);
-            if (!st) st = h5r_read_attr_str(f, "/", "config_path", &path0);
+            st = h5r_read_attr_str(f, "/", rs_name(RS_ROOT_CONFIG_NAME), &name0);
+            if (!st) st = h5r_read_attr_str(f, "/", rs_name(RS_ROOT_CONFIG_PATH), &path0);
             if (!st) {
-                hid_t a = H5Aopen_by_name(f, "/", "threads", H5P_DEFAULT, H5P_DEFAULT);
+                hid_t a = H5Aopen_by_name(f, "/", rs_name(RS_ROOT_THREADS), H5P_DEFAULT, H5P_DEFAULT);
                 if (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &threads) < 0) st = qb_errorf(QB_ERR_INPUT, "no attribute 'threads'");
                 if (a >= 0) H5Aclose(a);
             }
@@ -294,15 +294,15 @@ int cmd_merge(int argc, char **argv) {
         for (size_t r = 0; !st && r < n; r++) {
             char g[512], p[600];
             h5r_cell_name(rows[r].model, rows[r].codec, rows[r].kv, g, sizeof g);
-            snprintf(p, sizeof p, "/cells/%s", g);
+            snprintf(p, sizeof p, "%s/%s", rs_name(RS_CELLS), g);
             if (H5Lexists(f, p, H5P_DEFAULT) > 0) {
                 src[k] = strdup(p);
                 dst[k++] = strdup(p);
             }
-            snprintf(p, sizeof p, "/models/%s", rows[r].model);
+            snprintf(p, sizeof p, "%s/%s", rs_name(RS_MODELS), rows[r].model);
             int dup = 0;
             for (int q = 0; q < k; q++) dup |= !strcmp(src[q], p);
-            if (!dup && H5Lexists(f, "/models", H5P_DEFAULT) > 0 && H5Lexists(f, p, H5P_DEFAULT) > 0) {
+            if (!dup && H5Lexists(f, rs_name(RS_MODELS), H5P_DEFAULT) > 0 && H5Lexists(f, p, H5P_DEFAULT) > 0) {
                 src[k] = strdup(p);
                 dst[k++] = strdup(p);
             }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "expconfig.h"
 #include "h5_results.h"
 
 static char dir[256];
@@ -378,7 +379,11 @@ START_TEST(errors_name_the_culprit) {
     write_file(bad, "{\"name\":\"b\",\"models\":[{\"label\":\"t\",\"path\":\"tests/fixtures/phi3-tiny\"}],"
                     "\"codecs\":[\"fp32\",\"q5_k\"],\"greedy\":{\"prompts\":[[1]],\"steps\":4}}");
     ck_assert_int_eq(run(a, NULL), 2);
-    ck_assert(log_has("codecs[1]"));
+    ck_assert(log_has("bad.json: codecs[1]"));
+    write_file(bad, "{\"name\":\"b\",\"models\":[{\"label\":\"t\",\"path\":\"tests/fixtures/phi3-tiny\"}],"
+                    "\"codecs\":[\"fp32\"],\"kv\":[\"f32\",\"f8\"],\"greedy\":{\"prompts\":[[1]],\"steps\":4}}");
+    ck_assert_int_eq(run(a, NULL), 2);
+    ck_assert(log_has("bad.json: kv[1]"));
     write_file(bad, "{\"name\":\"b\",\"models\":[{\"label\":\"t\",\"path\":\"tests/fixtures/phi3-tiny\"}],"
                     "\"codecs\":[\"fp32\"],\"greedy\":{\"prompts\":[[1, 99999]],\"steps\":4}}");
     ck_assert_int_eq(run(a, NULL), 2);
@@ -403,6 +408,67 @@ START_TEST(errors_name_the_culprit) {
 }
 END_TEST
 
+/* Counts the datasets under a group (H5Ovisit callback). */
+static herr_t count_dataset(hid_t o, const char *name, const H5O_info_t *info, void *n) {
+    (void)o, (void)name;
+    if (info->type == H5O_TYPE_DATASET) ++*(int *)n;
+    return 0;
+}
+
+/* Every dataset of a cell and of a model group is one of the schema's, with the schema's units and
+ * description (h5r_write_rs), and there is no other. */
+static void check_schema(hid_t f, const char *group, rs_id first, rs_id last) {
+    int want = 0, have = 0;
+    for (int id = first; id <= (int)last; id++, want++) {
+        char obj[512], *u = NULL, *d = NULL;
+        snprintf(obj, sizeof obj, "%s/%s", group, rs_name((rs_id)id));
+        ck_assert_msg(h5r_read_attr_str(f, obj, rs_name(RS_UNITS), &u) == QB_OK, "%s", qb_last_error());
+        ck_assert_msg(h5r_read_attr_str(f, obj, rs_name(RS_DESCRIPTION), &d) == QB_OK, "%s", qb_last_error());
+        ck_assert_str_eq(u, rs_entry((rs_id)id)->units);
+        ck_assert_str_eq(d, rs_entry((rs_id)id)->description);
+        free(u);
+        free(d);
+    }
+    hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
+    ck_assert(g >= 0);
+#if H5_VERSION_GE(1, 12, 0)
+    ck_assert(H5Ovisit3(g, H5_INDEX_NAME, H5_ITER_NATIVE, count_dataset, &have, H5O_INFO_BASIC) >= 0);
+#else
+    ck_assert(H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_NATIVE, count_dataset, &have, H5O_INFO_BASIC) >= 0);
+#endif
+    H5Gclose(g);
+    ck_assert_int_eq(have, want);
+}
+
+START_TEST(schema_names_every_dataset) {
+    hid_t f;
+    ck_assert_msg(h5r_open(base, &f) == QB_OK, "%s", qb_last_error());
+    check_schema(f, "/cells/tiny__q4_0__f32", RS_MEM_WEIGHT_BYTES, RS_SPEED_DECODE_SECONDS);
+    check_schema(f, "/models/gqa", RS_MODEL_PROMPT_IDS, RS_MODEL_NLL);
+    char *canon = NULL;
+    ck_assert(h5r_read_attr_str(f, "/cells/tiny__qins__f32", rs_name(RS_CELL_CODEC_CANONICAL), &canon) == QB_OK);
+    ck_assert_str_eq(canon, "qins:scale=row,apply=attn+mlp");
+    free(canon);
+    H5Fclose(f);
+}
+END_TEST
+
+/* The config holds each codec and KV mode parsed, beside the entry as written (the results' label). */
+START_TEST(config_holds_parsed_specs) {
+    ExpConfig c;
+    const char *txt = "{\"name\":\"x\",\"models\":[{\"label\":\"m\",\"path\":\"p\"}],\"reference\":\"bf16\","
+                      "\"codecs\":[\"fp32\",\"qins:scale=tensor\"],\"kv\":[\"f32\",\"qins-v\"],\"speed\":{}}";
+    ck_assert_msg(exp_config_parse("x.json", txt, &c) == QB_OK, "%s", qb_last_error());
+    ck_assert_int_eq(c.reference_spec.id, CODEC_BF16);
+    ck_assert_str_eq(c.codecs[1], "qins:scale=tensor");
+    ck_assert_int_eq(c.codec_specs[1].id, CODEC_QINS);
+    ck_assert_int_eq(c.codec_specs[1].params.scale, CODEC_SCALE_TENSOR);
+    ck_assert_int_eq(c.kv_modes[0], KV_F32);
+    ck_assert_int_eq(c.kv_modes[1], KV_QINS_V);
+    exp_config_free(&c);
+}
+END_TEST
+
 static Suite *run_suite(void) {
     Suite *s = suite_create("run");
     TCase *tc = tcase_create("end_to_end");
@@ -415,6 +481,8 @@ static Suite *run_suite(void) {
     tcase_add_test(tc, crashing_cell_fails_alone);
     tcase_add_test(tc, corpus_as_lines);
     tcase_add_test(tc, errors_name_the_culprit);
+    tcase_add_test(tc, schema_names_every_dataset);
+    tcase_add_test(tc, config_holds_parsed_specs);
     suite_add_tcase(s, tc);
     return s;
 }
