@@ -103,7 +103,7 @@
     X(RS_MODEL_VOCAB, "vocab", "token", "vocabulary size")                                                    \
     X(RS_MODEL_CTX, "ctx", "token", "KV cache length of every pass")                                          \
     X(RS_MODEL_BATCH, "batch", "prompt", "prompts the reference decoded together (every cell uses it)")      \
-    X(RS_MODEL_TORCH_DTYPE, "torch_dtype", "", "read by claims.c; no runner writes it (absent: \"\")")       \
+    X(RS_MODEL_TORCH_DTYPE, "torch_dtype", "", "the checkpoint's torch_dtype from its config.json (\"\" when absent); the control claim looks for bfloat16")       \
     /* ---- datasets of /models/<label> */                                                                    \
     X(RS_MODEL_PROMPT_IDS, "prompt_ids", "token id",                                                          \
       "all greedy prompts concatenated; prompt p is prompt_ids[prompt_offsets[p]:prompt_offsets[p+1]]")       \

@@ -523,14 +523,15 @@ static qb_status h5_finish(const char *tmp, const char *path, hid_t f, hid_t g, 
 
 /* The reference's group: the model's attributes, and its outputs on the workload: prompts and greedy tokens
  * and margins [P, T] when P > 0, windows [W, 3] and nll [N] when W > 0. */
-static qb_status ref_write(hid_t g, const Workload *w, const char *canonical, const int *tokens, const float *margins,
-                           const double *nll) {
+static qb_status ref_write(hid_t g, const Workload *w, const char *canonical, const char *torch_dtype, const int *tokens,
+                           const float *margins, const double *nll) {
     const int P = w->n_prompts, T = w->steps;
     qb_status st;
     if ((st = h5r_attr_str(g, rs_name(RS_MODEL_PATH), w->model->path)) ||
         (st = h5r_attr_str(g, rs_name(RS_MODEL_LABEL), w->model->label)) ||
         (st = h5r_attr_str(g, rs_name(RS_MODEL_REFERENCE), w->cfg->reference)) ||
         (st = h5r_attr_str(g, rs_name(RS_MODEL_REFERENCE_CANONICAL), canonical)) ||
+        (st = h5r_attr_str(g, rs_name(RS_MODEL_TORCH_DTYPE), torch_dtype)) ||
         (st = h5r_attr_i64(g, rs_name(RS_MODEL_VOCAB), w->vocab)) || (st = h5r_attr_i64(g, rs_name(RS_MODEL_CTX), w->ctx)) ||
         (st = h5r_attr_i64(g, rs_name(RS_MODEL_BATCH), w->batch)) ||
         (st = h5r_attr_str(g, rs_name(RS_DESCRIPTION), "the reference codec's outputs on this model's workload (KV f32)")))
@@ -600,7 +601,7 @@ qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_l
     if (!(st = h5_new(htmp, rs_name(RS_CACHE_REF), &f, &g))) {
         char spec[256];
         codec_spec_format(&e.m.codec, spec, sizeof spec);
-        st = ref_write(g, w, spec, tokens, margins, nll);
+        st = ref_write(g, w, spec, e.m.config.torch_dtype, tokens, margins, nll);
     }
     st = h5_finish(htmp, ref_h5, f, g, st);
 out:
