@@ -404,9 +404,12 @@ const codec_qc_dot_fn codec_qins_compute_dot_avx512 = dot_qc_coded;
  * stays in L1 while every 3-row activation group passes over it, and the accumulators of all groups wait
  * in a spill array between panels (a store and reload does not change the arithmetic). So activations
  * stream from L2 at one zmm per 8 FMAs and weights from memory once per call. Measured on this machine
- * (Zen 5, one core, FMA peak ~205 GFLOP/s, 16 × 3072…8192 weights in L2, GFLOP/s at T = 16): 4 × 3 tiles
- * with two accumulators per output (dot4's order) and no panels 64–69, with 256-float panels 51–55 (the
- * activations still came from L2 for every 4 rows); this layout: see the commit that introduced it. */
+ * (Zen 5, one core; a register-only FMA loop reaches ~205 GFLOP/s): with everything in L1/L2 (8 rows ×
+ * 512…4096 floats, T = 3…12, 64-byte aligned) 150–175 GFLOP/s; with real weight matrices streamed from DRAM
+ * (bench/bench_gemm_small.c, T = 16, machine shared) 47–57 GFLOP/s against 23–25 for sgemm. Tried first:
+ * 4 × 3 tiles with two accumulators per output (dot4's order, which would have matched the T = 1 path's
+ * bits for fp32) ran at 64–69 without panels and 51–55 with them (16 × 3072…8192 weights in L2, T = 16),
+ * because each 4-row tile re-read the activations from L2 once per 4 weight rows. */
 #ifndef GS_KC
 #define GS_KC 512 /* panel width in floats (multiple of 16) */
 #endif
