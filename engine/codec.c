@@ -29,6 +29,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1003,6 +1004,72 @@ static void qc_matmul(float *out, const CodedTensor *W, const float *x, int T, i
  * (≤ 256 × cols floats, 8 MB at 8192 columns) to stay a scratch. */
 #define MM_ROW_BLOCK 256
 
+/* Largest T that takes the small-batch kernel (codec_gemm_small_fn) instead of sgemm. sgemm packs the
+ * weights on every call, which at batched-decode sizes costs more than the product (measured: M = 16 ran
+ * at 35.7 GFLOP/s vs 73 at M = 128, one thread); the small kernel reads each weight row once and packs
+ * nothing. Threshold measured: see the commit that set it. */
+#define MM_SMALL_T_MAX CODEC_GEMM_SMALL_T_MAX
+/* Rows a non-fp32 codec decodes into scratch per small-kernel call: 16 × cols floats (512 KB at 8192
+ * columns) stays in L2 while all T activation rows pass over it. */
+#define MM_SMALL_ROWS 16
+
+void codec_gemm_small_ref(const float *w, size_t ws, int64_t nr, const float *x, size_t xs, int T, int64_t n,
+                          float *out, size_t os) {
+    for (int t = 0; t < T; t++)
+        for (int64_t r = 0; r < nr; r++) {
+            float s = 0.0f;
+            for (int64_t i = 0; i < n; i++) s += w[(size_t)r * ws + (size_t)i] * x[(size_t)t * xs + (size_t)i];
+            out[(size_t)t * os + (size_t)r] = s;
+        }
+}
+
+codec_gemm_small_fn codec_gemm_small_for(void) {
+    return codec_simd_level() >= 2 ? codec_gemm_small_avx512 : NULL;
+}
+
+/* The T > 1 scratch (decoded weight rows), kept between calls rather than malloc'd per product (8 MB per
+ * thread for prefill). Rule: one grow-only buffer per *calling* thread (the thread that enters codec_matmul;
+ * its OpenMP team shares it, each member using its own slice), so concurrent codec_matmul calls from
+ * different threads never share a buffer. It lives in a pthread key whose destructor frees it when that
+ * thread exits; the main thread's buffer stays reachable until process exit (LeakSanitizer scans the
+ * thread descriptor that holds key values, so it reports no leak). Its size is the largest
+ * nthreads × MM_ROW_BLOCK × cols this thread has asked for (16 MB at 2 threads and 8192 columns). */
+static pthread_key_t mm_scratch_key;
+static pthread_once_t mm_scratch_once = PTHREAD_ONCE_INIT;
+static int mm_scratch_key_ok;
+typedef struct {
+    size_t n; /* floats in data */
+    float *data;
+} mm_scratch;
+static void mm_scratch_free(void *p) {
+    mm_scratch *s = p;
+    if (s) free(s->data);
+    free(s);
+}
+static void mm_scratch_key_init(void) {
+    mm_scratch_key_ok = pthread_key_create(&mm_scratch_key, mm_scratch_free) == 0;
+}
+/* The calling thread's scratch of at least n floats (64-byte aligned), or NULL when out of memory. */
+static float *matmul_scratch(size_t n) {
+    pthread_once(&mm_scratch_once, mm_scratch_key_init);
+    if (!mm_scratch_key_ok) return NULL;
+    mm_scratch *s = pthread_getspecific(mm_scratch_key);
+    if (s && s->n >= n) return s->data;
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s || pthread_setspecific(mm_scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    free(s->data);
+    s->n = 0;
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    s->data = aligned_alloc(64, bytes);
+    if (s->data) s->n = n;
+    return s->data;
+}
+
 /* 1 when OpenBLAS runs on OpenMP (openblas_get_parallel() == 2): a cblas call made inside our own
  * parallel region then runs single-threaded on the calling thread, so the T > 1 product can split rows
  * over one thread pool (ours) with no second pool spinning against it. With the pthread build, a call
@@ -1035,15 +1102,36 @@ static void matmul_rows_sgemm(float *out, const CodedTensor *W, const float *x, 
     }
 }
 
-/* T > 1 inside one OpenMP region: thread i owns a contiguous, 16-row-aligned share of the rows, decodes
- * them block by block and multiplies with a single-threaded sgemm. Decode and product run on the same
- * threads with no serial phase between them. The split depends only on (rows, nthreads), and each output
- * is one sgemm dot over the same K order, so results are identical run to run at a given thread count.
- * Returns 0 (nothing written) when the scratch cannot be allocated. */
-static int matmul_prefill_region(float *out, const CodedTensor *W, const float *x, int T, int nthreads) {
+/* Rows [r0, r1) with the small-batch kernel: fp32 straight from the codes, other codecs MM_SMALL_ROWS rows
+ * at a time decoded into scratch (MM_SMALL_ROWS × cols floats) by the fast row decoder. */
+static void matmul_rows_small(float *out, const CodedTensor *W, const float *x, int T, int64_t r0, int64_t r1,
+                              float *scratch, codec_gemm_small_fn gemm) {
     const int64_t rows = W->rows, cols = W->cols;
-    const size_t per_thread = W->id == CODEC_FP32 ? 0 : (size_t)MM_ROW_BLOCK * (size_t)cols;
-    float *scratch = per_thread ? malloc((size_t)nthreads * per_thread * sizeof(float)) : NULL;
+    if (W->id == CODEC_FP32) {
+        if (r1 > r0)
+            gemm((const float *)(W->codes + (size_t)r0 * W->row_stride), W->row_stride / sizeof(float), r1 - r0, x,
+                 (size_t)cols, T, cols, out + r0, (size_t)rows);
+        return;
+    }
+    for (int64_t b = r0; b < r1; b += MM_SMALL_ROWS) {
+        int64_t nr = r1 - b < MM_SMALL_ROWS ? r1 - b : MM_SMALL_ROWS;
+        for (int64_t r = 0; r < nr; r++) codec_decode_row(W, b + r, scratch + (size_t)r * cols);
+        gemm(scratch, (size_t)cols, nr, x, (size_t)cols, T, cols, out + b, (size_t)rows);
+    }
+}
+
+/* T > 1 inside one OpenMP region: thread i owns a contiguous, 16-row-aligned share of the rows, decodes
+ * them block by block and multiplies them, with the small-batch kernel when gemm is set (T ≤ MM_SMALL_T_MAX)
+ * or else a single-threaded sgemm. Decode and product run on the same threads with no serial phase between
+ * them. The split depends only on (rows, nthreads); with sgemm each output is one dot over the same K order,
+ * so results are identical run to run at a given thread count; with the small kernel each output's order
+ * depends only on cols, so results are also the same for any thread count and batch companions.
+ * Returns 0 (nothing written) when the scratch cannot be allocated. */
+static int matmul_region(float *out, const CodedTensor *W, const float *x, int T, int nthreads,
+                         codec_gemm_small_fn gemm) {
+    const int64_t rows = W->rows, cols = W->cols;
+    const size_t per_thread = W->id == CODEC_FP32 ? 0 : (size_t)(gemm ? MM_SMALL_ROWS : MM_ROW_BLOCK) * (size_t)cols;
+    float *scratch = per_thread ? matmul_scratch((size_t)nthreads * per_thread) : NULL;
     if (per_thread && !scratch) return 0;
 #pragma omp parallel num_threads(nthreads)
     {
@@ -1051,9 +1139,12 @@ static int matmul_prefill_region(float *out, const CodedTensor *W, const float *
         int64_t per = ((rows + nt - 1) / nt + 15) / 16 * 16;
         int64_t r0 = (int64_t)id * per < rows ? (int64_t)id * per : rows;
         int64_t r1 = r0 + per < rows ? r0 + per : rows;
-        matmul_rows_sgemm(out, W, x, T, r0, r1, scratch ? scratch + (size_t)id * per_thread : NULL);
+        float *mine = scratch ? scratch + (size_t)id * per_thread : NULL;
+        if (gemm)
+            matmul_rows_small(out, W, x, T, r0, r1, mine, gemm);
+        else
+            matmul_rows_sgemm(out, W, x, T, r0, r1, mine);
     }
-    free(scratch);
     return 1;
 }
 
@@ -1066,7 +1157,9 @@ void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int n
         qc_matmul(out, W, x, T, nthreads);
         return;
     }
-    if (T > 1 && blas_is_openmp() && matmul_prefill_region(out, W, x, T, nthreads)) return;
+    codec_gemm_small_fn gemm = T > 1 && T <= MM_SMALL_T_MAX ? codec_gemm_small_for() : NULL;
+    if (gemm && matmul_region(out, W, x, T, nthreads, gemm)) return;
+    if (T > 1 && blas_is_openmp() && matmul_region(out, W, x, T, nthreads, NULL)) return;
     if (W->id == CODEC_FP32 && T > 1) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)rows, (int)cols, 1.0f, x, (int)cols,
                     (const float *)W->codes, (int)cols, 0.0f, out, (int)rows);
@@ -1091,7 +1184,7 @@ void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int n
         for (int64_t r = groups * CODEC_DOT_ROWS; r < rows; r++) out[r] = row_dot(W, dot, r, x);
         return;
     }
-    float *scratch = T > 1 ? malloc((size_t)MM_ROW_BLOCK * (size_t)cols * sizeof(float)) : NULL;
+    float *scratch = T > 1 ? matmul_scratch((size_t)MM_ROW_BLOCK * (size_t)cols) : NULL;
     if (T == 1 || !scratch) {
         /* Fused decode-and-dot; one thread per row, rows split statically → schedule-independent. */
         for (int t = 0; t < T; t++) {
@@ -1110,5 +1203,4 @@ void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int n
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)nr, (int)cols, 1.0f, x, (int)cols, scratch,
                     (int)cols, 0.0f, out + r0, (int)rows);
     }
-    free(scratch);
 }

@@ -23,4 +23,21 @@ extern const codec_vec_dot4_fn codec_vec_dot4_avx512[CODEC_COUNT];
 /* The 4-row kernel codec_matmul uses at the current SIMD level, or NULL (then it runs one row at a time). */
 codec_vec_dot4_fn codec_vec_dot4_for(codec_id id);
 
+/* Small-batch product (the batched decode step, 2 ≤ T ≤ a few dozen): out[t·os + r] = Σ_i w[r·ws + i] · x[t·xs + i]
+ * for weight rows r < nr and activation rows t < T, over n columns, on f32 weights (fp32's codes, or rows
+ * another codec decoded into scratch). Unlike sgemm it packs nothing: each weight row is read from memory
+ * once per call while the T activation rows pass over it in cache. Each output's summation order depends
+ * only on n (see kernels_avx512.c), so out[t, r] depends only on weight row r and activation row t, never
+ * on nr, T, or the other rows of the call. Held to codec_gemm_small_ref within TOL_GEMM (tests/test_kernels.c). */
+/* codec_matmul uses it for 2 ≤ T ≤ CODEC_GEMM_SMALL_T_MAX, sgemm above (prefill). Measured: see codec.c. */
+#define CODEC_GEMM_SMALL_T_MAX 32
+typedef void (*codec_gemm_small_fn)(const float *w, size_t ws, int64_t nr, const float *x, size_t xs, int T,
+                                    int64_t n, float *out, size_t os);
+extern const codec_gemm_small_fn codec_gemm_small_avx512;
+/* Scalar reference: each output one sequential f32 sum over i. */
+void codec_gemm_small_ref(const float *w, size_t ws, int64_t nr, const float *x, size_t xs, int T, int64_t n,
+                          float *out, size_t os);
+/* The kernel codec_matmul uses at the current SIMD level, or NULL (then T > 1 goes to sgemm). */
+codec_gemm_small_fn codec_gemm_small_for(void);
+
 #endif

@@ -8,13 +8,17 @@
  * M and on the row's slot — measured on this machine (OpenBLAS 0.3.21, Haswell kernels): rows in a partial
  * 12-row tile, and rows moved to another slot of a full tile, differ in the last bits. The reference and
  * every codec therefore run the same batch composition (harness/run_cell.c), so fp32 against fp32 stays
- * exact. */
+ * exact. Since the small-batch kernel (kernels.h, 2 ≤ P ≤ CODEC_GEMM_SMALL_T_MAX) replaced sgemm for batched
+ * steps, a row's product no longer depends on its slot or companions: within batches of ≥ 2 a sequence's
+ * logits are bit-identical whatever its companions (test_companions_bitwise); against a batch of 1 (the
+ * single-row kernels, another summation order) the tolerance remains. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "model.h"
 
 /* Largest |batched − sequential| logit difference allowed, relative to the largest |sequential| logit of
@@ -187,6 +191,34 @@ START_TEST(test_companions_do_not_matter) {
 }
 END_TEST
 
+/* Prompt 1 in batches of 2, 6, 4 and 3 with other companions and slots: the same logits, bit for bit
+ * (each linear layer's output row depends only on that sequence's activation row; attention and norms are
+ * per sequence). Only where the small-batch kernel runs the batched products. */
+START_TEST(test_companions_bitwise) {
+    if (!codec_gemm_small_for()) return; /* sgemm: rows depend on their slot (see the top of this file) */
+    Fixture f;
+    fixture_open(&f, &cases[_i]);
+    const int V = f.V;
+    static const struct {
+        int P, order[MAX_P], slot;
+    } batches[] = {{2, {1, 4}, 0}, {6, {0, 2, 3, 4, 5, 1}, 5}, {4, {5, 3, 1, 0}, 2}, {3, {2, 1, 2}, 1}};
+    int *tok = malloc((size_t)MAX_P * STEPS * sizeof(int));
+    float *first = malloc((size_t)STEPS * V * sizeof(float)), *log = malloc((size_t)MAX_P * STEPS * V * sizeof(float));
+    for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+        run_batched(&f, batches[b].order, batches[b].P, tok, log);
+        const float *mine = log + (size_t)batches[b].slot * STEPS * V;
+        if (b == 0)
+            memcpy(first, mine, (size_t)STEPS * V * sizeof(float));
+        else
+            ck_assert_msg(memcmp(first, mine, (size_t)STEPS * V * sizeof(float)) == 0,
+                          "%s %s: prompt 1's logits in a batch of %d (slot %d) differ from a batch of 2", cases[_i].dir,
+                          cases[_i].codec, batches[b].P, batches[b].slot);
+    }
+    free(tok), free(first), free(log);
+    fixture_close(&f);
+}
+END_TEST
+
 /* The same batch twice (two threads): bit-identical logits. */
 START_TEST(test_batch_determinism) {
     Fixture f;
@@ -262,6 +294,7 @@ Suite *batch_suite(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_batched_equals_sequential, 0, N_CASES);
     tcase_add_loop_test(tc, test_companions_do_not_matter, 0, 6);
+    tcase_add_loop_test(tc, test_companions_bitwise, 0, N_CASES);
     tcase_add_test(tc, test_batch_determinism);
     tcase_add_test(tc, test_batch_errors);
     tcase_add_test(tc, test_kv_bytes);

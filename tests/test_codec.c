@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "kernels.h"
 #include "codec_stats.h"
 #include "commands.h"
 #include "model.h"
@@ -612,18 +613,28 @@ START_TEST(test_matmul) {
 END_TEST
 
 START_TEST(test_fp32_is_cblas) {
-    /* T > 1: the product is cblas_sgemm on the weights themselves, bit for bit. T = 1: the own fp32 kernel,
-     * within TOL_DOT of cblas_sgemv. */
+    /* T > CODEC_GEMM_SMALL_T_MAX: the product is cblas_sgemm on the weights themselves, bit for bit.
+     * 2 ≤ T ≤ CODEC_GEMM_SMALL_T_MAX: the small-batch kernel on the weights themselves, bit for bit (it is held
+     * to its _ref in tests/test_kernels.c). T = 1: the own fp32 kernel, within TOL_DOT of cblas_sgemv. */
     const int64_t rows = 70, cols = 129;
-    float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * 4 * cols);
-    float *a = malloc(sizeof(float) * 4 * rows), *b = malloc(sizeof(float) * 4 * rows);
+    const int TB = CODEC_GEMM_SMALL_T_MAX + 1;
+    float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * TB * cols);
+    float *a = malloc(sizeof(float) * TB * rows), *b = malloc(sizeof(float) * TB * rows);
     f_random(w, rows * cols);
-    f_random(x, 4 * cols);
+    f_random(x, TB * cols);
     CodedTensor t = encode(CODEC_FP32, 0, rows, cols, w);
+    codec_matmul(a, &t, x, TB, 1); /* one thread: one sgemm call over all rows, as below */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, TB, (int)rows, (int)cols, 1.0f, x, (int)cols, w, (int)cols,
+                0.0f, b, (int)rows);
+    ck_assert_msg(memcmp(a, b, sizeof(float) * TB * rows) == 0, "fp32 T=%d differs from cblas_sgemm", TB);
+    codec_gemm_small_fn gemm = codec_gemm_small_for();
     codec_matmul(a, &t, x, 4, 2);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 4, (int)rows, (int)cols, 1.0f, x, (int)cols, w, (int)cols, 0.0f,
-                b, (int)rows);
-    ck_assert_msg(memcmp(a, b, sizeof(float) * 4 * rows) == 0, "fp32 T=4 differs from cblas_sgemm");
+    if (gemm)
+        gemm(w, (size_t)cols, rows, x, (size_t)cols, 4, cols, b, (size_t)rows);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 4, (int)rows, (int)cols, 1.0f, x, (int)cols, w, (int)cols,
+                    0.0f, b, (int)rows);
+    ck_assert_msg(memcmp(a, b, sizeof(float) * 4 * rows) == 0, "fp32 T=4 differs from the small-batch kernel");
     codec_matmul(a, &t, x, 1, 2);
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, w, (int)cols, x, 1, 0.0f, b, 1);
     double worst = 0;

@@ -13,6 +13,9 @@
 
 /* Tolerance against decode-then-dot, relative to Σ|w_i·x_i| (as tests/test_codec.c). */
 #define TOL_DOT 1e-5
+/* The small-batch product (codec_gemm_small_fn) against the exact (double) sum, relative to Σ|w_i·x_i|:
+ * both it and its scalar _ref are f32 sums (16 lanes vs one sequential sum), within a few ulps × √n. */
+#define TOL_GEMM 1e-5
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 static float rng_f(void) {
@@ -103,11 +106,128 @@ START_TEST(test_matmul_row_groups) {
 }
 END_TEST
 
+
+/* The small-batch kernel against its scalar _ref and the exact sum, over T around its 3-row tiles and
+ * GS_MAXT, weight-row counts around its 8-row tiles, lengths with 16-float tails and across its k panels,
+ * and strides that are not the length (rows of a larger matrix). Each output must also have the same bits
+ * when computed in a call that starts one weight row and one activation row later (other tile positions,
+ * other companions). */
+START_TEST(test_gemm_small_against_ref) {
+    codec_gemm_small_fn gemm = codec_gemm_small_for();
+    if (!gemm) {
+        printf("small-batch kernel: none at this SIMD level, skipped\n");
+        return;
+    }
+    static const int Ts[] = {2, 3, 5, 16, 17, 32, 33};
+    static const int64_t nrs[] = {1, 7, 8, 9, 19};
+    static const int64_t ns[] = {1, 15, 16, 17, 100, 515, 1031};
+    int tested = 0;
+    for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++)
+        for (size_t ri = 0; ri < sizeof nrs / sizeof nrs[0]; ri++)
+            for (size_t li = 0; li < sizeof ns / sizeof ns[0]; li++) {
+                int T = Ts[ti];
+                int64_t nr = nrs[ri], n = ns[li];
+                size_t ws = (size_t)n + 3, xs = (size_t)n + 5, os = (size_t)nr + 2;
+                float *w = malloc(sizeof(float) * ws * (size_t)nr), *x = malloc(sizeof(float) * xs * (size_t)T);
+                float *o = malloc(sizeof(float) * os * (size_t)T), *oref = malloc(sizeof(float) * os * (size_t)T);
+                float *o2 = malloc(sizeof(float) * os * (size_t)T);
+                for (size_t i = 0; i < ws * (size_t)nr; i++) w[i] = rng_f();
+                for (size_t i = 0; i < xs * (size_t)T; i++) x[i] = rng_f();
+                w[n / 2] = 0.9f; /* an outlier in row 0 */
+                gemm(w, ws, nr, x, xs, T, n, o, os);
+                codec_gemm_small_ref(w, ws, nr, x, xs, T, n, oref, os);
+                for (int t = 0; t < T; t++)
+                    for (int64_t r = 0; r < nr; r++) {
+                        double want = 0, mag = 0;
+                        for (int64_t i = 0; i < n; i++) {
+                            double p = (double)w[(size_t)r * ws + (size_t)i] * x[(size_t)t * xs + (size_t)i];
+                            want += p, mag += fabs(p);
+                        }
+                        float got = o[(size_t)t * os + (size_t)r], ref = oref[(size_t)t * os + (size_t)r];
+                        ck_assert_msg(fabs(got - want) <= TOL_GEMM * mag + 1e-30,
+                                      "T %d nr %lld n %lld out[%d,%lld]: %.9g vs exact %.9g (diff %.3g > %.3g)", T,
+                                      (long long)nr, (long long)n, t, (long long)r, got, want, fabs(got - want),
+                                      TOL_GEMM * mag);
+                        ck_assert_msg(fabs(ref - want) <= TOL_GEMM * mag + 1e-30,
+                                      "T %d nr %lld n %lld out[%d,%lld]: _ref %.9g vs exact %.9g", T, (long long)nr,
+                                      (long long)n, t, (long long)r, ref, want);
+                    }
+                if (nr > 1 && T > 1) { /* shifted by one weight row and one activation row */
+                    gemm(w + ws, ws, nr - 1, x + xs, xs, T - 1, n, o2, os);
+                    for (int t = 1; t < T; t++)
+                        ck_assert_msg(memcmp(&o[(size_t)t * os + 1], &o2[(size_t)(t - 1) * os], sizeof(float) * (size_t)(nr - 1)) == 0,
+                                      "T %d nr %lld n %lld: row %d's outputs depend on the rows sharing the call", T,
+                                      (long long)nr, (long long)n, t);
+                }
+                free(w), free(x), free(o), free(oref), free(o2);
+                tested++;
+            }
+    printf("small-batch kernel: %d (T, rows, length) cases\n", tested);
+}
+END_TEST
+
+/* codec_matmul with 2 ≤ T ≤ 33 (the small-batch kernel up to its threshold, sgemm above) for every codec
+ * that has f32 activations, odd row counts and column counts with partial blocks: within tolerance of
+ * codec_matmul_ref; the same bits with 1 and 2 threads; and, in the small-batch range, a token's outputs
+ * have the same bits whichever other tokens share the batch (here: the batch without its first token). */
+START_TEST(test_matmul_small_batch) {
+    static const int Ts[] = {2, 3, 5, 16, 17, CODEC_GEMM_SMALL_T_MAX, CODEC_GEMM_SMALL_T_MAX + 1};
+    static const int64_t shapes[][2] = {{37, 100}, {5, 67}, {16, 64}};
+    for (int c = 0; c < CODEC_COUNT; c++) {
+        if (codec_table[c].codes_activations) continue; /* qins-compute: its own coded-operand product */
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            int64_t rows = shapes[si][0], n = shapes[si][1];
+            CodedTensor t;
+            float *w = malloc(sizeof(float) * (size_t)(rows * n)), *d = malloc(sizeof(float) * (size_t)n);
+            for (int64_t i = 0; i < rows * n; i++) w[i] = rng_f();
+            ck_assert_int_eq(codec_tensor_init(&t, (codec_id)c, 0, rows, n, 0), QB_OK);
+            ck_assert_int_eq(codec_encode_rows(&t, 0, rows, w), QB_OK);
+            for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++) {
+                int T = Ts[ti];
+                size_t on = (size_t)T * (size_t)rows;
+                float *x = malloc(sizeof(float) * (size_t)T * (size_t)n);
+                float *o1 = malloc(sizeof(float) * on), *o2 = malloc(sizeof(float) * on);
+                float *oref = malloc(sizeof(float) * on), *osub = malloc(sizeof(float) * on);
+                for (int64_t i = 0; i < T * n; i++) x[i] = rng_f();
+                codec_matmul(o1, &t, x, T, 1);
+                codec_matmul(o2, &t, x, T, 2);
+                codec_matmul_ref(oref, &t, x, T);
+                ck_assert_msg(memcmp(o1, o2, sizeof(float) * on) == 0, "%s %lldx%lld T %d: 1 vs 2 threads differ",
+                              codec_name(c), (long long)rows, (long long)n, T);
+                for (int64_t r = 0; r < rows; r++) {
+                    codec_decode_row(&t, r, d);
+                    for (int tk = 0; tk < T; tk++) {
+                        double mag = 0;
+                        for (int64_t i = 0; i < n; i++) mag += fabs((double)d[i] * x[(size_t)tk * (size_t)n + (size_t)i]);
+                        size_t k = (size_t)tk * (size_t)rows + (size_t)r;
+                        ck_assert_msg(fabs(o1[k] - oref[k]) <= 2 * TOL_GEMM * mag + 1e-30,
+                                      "%s %lldx%lld T %d out[%d,%lld]: %.9g vs ref %.9g", codec_name(c), (long long)rows,
+                                      (long long)n, T, tk, (long long)r, o1[k], oref[k]);
+                    }
+                }
+                if (T - 1 >= 2 && T <= CODEC_GEMM_SMALL_T_MAX && codec_gemm_small_for()) {
+                    codec_matmul(osub, &t, x + n, T - 1, 2);
+                    ck_assert_msg(memcmp(o1 + rows, osub, sizeof(float) * (size_t)(T - 1) * (size_t)rows) == 0,
+                                  "%s %lldx%lld T %d: a token's outputs depend on its batch companions", codec_name(c),
+                                  (long long)rows, (long long)n, T);
+                }
+                free(x), free(o1), free(o2), free(oref), free(osub);
+            }
+            codec_tensor_free(&t);
+            free(w), free(d);
+        }
+    }
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_dot4_against_ref);
     tcase_add_test(tc, test_matmul_row_groups);
+    tcase_add_test(tc, test_gemm_small_against_ref);
+    tcase_add_test(tc, test_matmul_small_batch);
+    tcase_set_timeout(tc, 120); /* 2-thread products on a loaded 2-core machine, and ASan builds */
     suite_add_tcase(s, tc);
     return s;
 }
