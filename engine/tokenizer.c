@@ -913,6 +913,7 @@ static void build_match_set(Tokenizer *t, MatchSet *ms, int normalized) {
 }
 
 static qb_status normalize(const Tokenizer *t, const char *s, size_t n, Buf *out);
+static qb_status check_norm_growth(const Tokenizer *t, const char *path);
 
 static qb_status tok_load_json(Tokenizer *t, const cJSON *root) {
     static const char *const known[] = {"version",      "truncation", "padding", "added_tokens", "normalizer",
@@ -941,6 +942,7 @@ static qb_status tok_load_json(Tokenizer *t, const cJSON *root) {
         t->has_decoder = 1;
         if ((st = add_dec_op(t, d, 0))) return st;
     }
+    if ((st = check_norm_growth(t, path))) return st;
     /* normalized added tokens match their normalized form, inside normalized text */
     for (int i = 0; i < t->n_added; i++) {
         AddedTok *a = &t->added[i];
@@ -1418,6 +1420,43 @@ static qb_status pre_tokenize(const Tokenizer *t, Enc *e, const char *s, size_t 
     }
     /* model_tokenize may not touch e->pre, so b->p is still valid here */
     return model_tokenize(t, e, b->p + start, b->n - start);
+}
+
+/* The normalizer chain's worst-case output for an input of L bytes is G·L + C: a Replace of a → b makes
+ * at most L / |a| matches, so it multiplies the length by at most max(1, |b| / |a|); a Prepend adds its
+ * string. Chained Replaces compound (found by fuzz_tokenizer_load: three Replace "0" → 300 bytes of mostly
+ * "0" turned a 30-byte text into gigabytes). Real tokenizers grow text a little (Phi-3/Llama: Prepend "▁",
+ * Replace " " → "▁": G = 3), so a chain that could grow text more than NORM_MAX_GROWTH-fold, or prepend
+ * more than NORM_MAX_PREPEND bytes in all, is refused at load. */
+#define NORM_MAX_GROWTH 64.0
+#define NORM_MAX_PREPEND 4096.0
+static qb_status check_norm_growth(const Tokenizer *t, const char *path) {
+    double g = 1, c = 0;
+    for (int k = 0; k < t->n_norm; k++) {
+        const NormOp *op = &t->norm[k];
+        if (op->kind == NORM_PREPEND) {
+            c += (double)op->alen;
+        } else if (op->alen > 0 && op->blen > op->alen) {
+            double f = (double)op->blen / (double)op->alen;
+            g *= f;
+            c *= f;
+        }
+    }
+    double gd = 1; /* the decoder chain's Replaces compound the same way */
+    for (int k = 0; k < t->n_dec; k++)
+        if (t->dec[k].kind == DEC_REPLACE && t->dec[k].alen > 0 && t->dec[k].blen > t->dec[k].alen)
+            gd *= (double)t->dec[k].blen / (double)t->dec[k].alen;
+    if (gd > NORM_MAX_GROWTH)
+        return qb_errorf(QB_ERR_INPUT,
+                         "%s: decoder chain can grow a text %.3g-fold (at most %g-fold accepted: the Replace contents "
+                         "are too long for their patterns)",
+                         path, gd, NORM_MAX_GROWTH);
+    if (g > NORM_MAX_GROWTH || c > NORM_MAX_PREPEND)
+        return qb_errorf(QB_ERR_INPUT,
+                         "%s: normalizer chain can grow a text %.3g-fold plus %.3g bytes (at most %g-fold and %g bytes "
+                         "accepted: the Replace contents are too long for their patterns)",
+                         path, g, c, NORM_MAX_GROWTH, NORM_MAX_PREPEND);
+    return QB_OK;
 }
 
 /* The normalizer chain on one piece (Prepend only on non-empty text, as HF's NormalizedString::prepend). */
