@@ -29,7 +29,10 @@ static const char k_usage_head[] =
     "  mean element-wise relative error, the Shannon entropy of the stored symbols in bits/weight (scales\n"
     "  included at stored size) and, for the QINS family, the fraction of stored codes > 200.\n"
     "  --codec SPEC   NAME[:OPTION=VALUE,...]: for the codecs that have them scale=row|tensor|N,\n"
-    "                 round=round|floor (apply= is for model commands; here every 2-D tensor is coded). Codecs:\n";
+    "                 round=round|floor (apply= and act= are for model commands: here every 2-D tensor is\n"
+    "                 coded and no product is computed). act= (model commands) sets the product's arithmetic:\n"
+    "                 f32 activations (default: the codec alone) or llama.cpp's (act=q8 / act=bf16, where\n"
+    "                 marked below). Codecs:\n";
 static const char k_usage_tail[] =
     "  --in PATH      input safetensors file\n"
     "  --out PATH     output safetensors file (written via PATH.tmp, then renamed)\n"
@@ -55,8 +58,9 @@ static const char *usage(void) {
     size_t k = (size_t)snprintf(buf, sizeof buf, "%s", k_usage_head);
     for (int i = 0; i < CODEC_COUNT && k < sizeof buf; i++) {
         const codec_traits *tr = &codec_table[i];
-        int w = snprintf(buf + k, sizeof buf - k, "                   %-13s %g bits/weight%s\n", tr->name,
-                         8.0 * (double)tr->block_bytes / tr->block_size, tr->has_row_scale ? " + an f32 scale per row" : "");
+        int w = snprintf(buf + k, sizeof buf - k, "                   %-13s %g bits/weight%s%s%s\n", tr->name,
+                         8.0 * (double)tr->block_bytes / tr->block_size, tr->has_row_scale ? " + an f32 scale per row" : "",
+                         tr->options & CODEC_OPT_ACT_Q8 ? "; act=q8" : "", tr->options & CODEC_OPT_ACT_BF16 ? "; act=bf16" : "");
         if (w > 0) k += (size_t)w;
     }
     if (k < sizeof buf) snprintf(buf + k, sizeof buf - k, "%s", k_usage_tail);
@@ -144,6 +148,9 @@ int cmd_codec(int argc, char **argv) {
     if (strstr(spec_text, "apply="))
         return opts_fail(argv[0], usage(), "apply= selects tensor groups of a model; `codec` codes every 2-D float "
                                            "tensor of --in, so leave apply= out of --codec");
+    if (spec.params.act != CODEC_ACT_F32)
+        return opts_fail(argv[0], usage(), "act= sets the arithmetic of a model's products; `codec` computes none (it "
+                                           "writes decoded weights), so leave act= out of --codec");
 
     st_file f;
     st = st_open(in, &f);
