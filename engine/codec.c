@@ -1007,7 +1007,8 @@ static void qc_matmul(float *out, const CodedTensor *W, const float *x, int T, i
 /* Largest T that takes the small-batch kernel (codec_gemm_small_fn) instead of sgemm. sgemm packs the
  * weights on every call, which at batched-decode sizes costs more than the product (measured: M = 16 ran
  * at 35.7 GFLOP/s vs 73 at M = 128, one thread); the small kernel reads each weight row once and packs
- * nothing. Threshold measured: see the commit that set it. */
+ * nothing. 32 is the kernel's pass size, not a measured crossover: at T = 48 and 64 the kernel and sgemm
+ * were within noise of each other (loaded machine), and prefill (T = 512) keeps sgemm. */
 #define MM_SMALL_T_MAX CODEC_GEMM_SMALL_T_MAX
 /* Rows a non-fp32 codec decodes into scratch per small-kernel call: 16 × cols floats (512 KB at 8192
  * columns) stays in L2 while all T activation rows pass over it. */
