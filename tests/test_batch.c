@@ -13,6 +13,7 @@
  * logits are bit-identical whatever its companions (test_companions_bitwise); against a batch of 1 (the
  * single-row kernels, another summation order) the tolerance remains. */
 #include <check.h>
+#include "check_main.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,9 +304,5 @@ Suite *batch_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(batch_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return qb_check_run(batch_suite());
 }

@@ -2,6 +2,7 @@
  * name the file, no partial output on failure, --help on every command, and logits/generate/verify
  * outputs equal to the reference. Needs QB_BIN (set by make test) pointing at the built binary. */
 #include <check.h>
+#include "check_main.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,9 +199,5 @@ Suite *cli_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(cli_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return qb_check_run(cli_suite());
 }

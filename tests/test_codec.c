@@ -5,6 +5,7 @@
  * independence, bits/weight, NaN/Inf rejection, and (when the model links) bf16 vs fp32 logits. */
 #include <cblas.h>
 #include <check.h>
+#include "check_main.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1153,9 +1154,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return qb_check_run(suite());
 }

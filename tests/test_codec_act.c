@@ -4,6 +4,7 @@
  * kernel bit-exact to its scalar emulation and within ACT_BF16_TOL of ggml's double-sum reference, and the
  * act= products close to the f32-activation product. */
 #include <check.h>
+#include "check_main.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,9 +277,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return qb_check_run(suite());
 }

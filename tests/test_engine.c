@@ -2,6 +2,7 @@
  * short/long logits and hidden states within 1e-4 relative, greedy and crossing tokens identical up to the
  * first thin reference margin; determinism; and the clean errors for malformed configs and inputs. */
 #include <check.h>
+#include "check_main.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,9 +287,5 @@ Suite *engine_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(engine_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return qb_check_run(engine_suite());
 }

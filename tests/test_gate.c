@@ -5,6 +5,7 @@
  * thresholds derived from it (--suggest) and fails against thresholds a correct build cannot meet.
  * Needs QB_BIN (set by make test); runs from the repo root. */
 #include <check.h>
+#include "check_main.h"
 
 #include "cli_run.h"
 #include <cjson/cJSON.h>
@@ -278,9 +279,5 @@ static Suite *gate_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(gate_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return qb_check_run(gate_suite());
 }

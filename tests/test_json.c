@@ -3,6 +3,7 @@
  * getters with range checks (no float → int cast of an out-of-range value), unknown keys, and the
  * checkpoint index whose duplicate-key message once printed a freed key. */
 #include <check.h>
+#include "check_main.h"
 #include <limits.h>
 #include <stdarg.h>
 #include <math.h>
@@ -275,9 +276,5 @@ Suite *json_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(json_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return qb_check_run(json_suite());
 }

@@ -3,6 +3,7 @@
  * Σ|w·x| (the same tolerance as the one-row kernels), against the codec's scalar vec_dot_ref, and
  * independent of its neighbours (a row gives the same bits whichever rows share its call). */
 #include <check.h>
+#include "check_main.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,9 +235,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return qb_check_run(suite());
 }

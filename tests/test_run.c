@@ -5,6 +5,7 @@
  * equal one run; a crashing cell fails alone; config and option errors exit 2 naming the culprit.
  * Runs the binary in QB_BIN (default build/qinsbench) from the repo root. */
 #include <check.h>
+#include "check_main.h"
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -489,9 +490,5 @@ static Suite *run_suite(void) {
 
 int main(void) {
     h5r_quiet();
-    SRunner *sr = srunner_create(run_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return qb_check_run(run_suite());
 }

@@ -3,6 +3,7 @@
  * (each built byte by byte in a temporary directory) that must be rejected with QB_ERR_INPUT and a message
  * naming the file and the problem. */
 #include <check.h>
+#include "check_main.h"
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -572,9 +573,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return qb_check_run(suite());
 }

@@ -3,6 +3,7 @@
  * degenerate data gives a zero-width interval), KL divergence (0 exactly for identical logits, a hand-worked
  * two-token value), the sliding-window protocol, and the strict config parser's error messages. */
 #include <check.h>
+#include "check_main.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,9 +278,5 @@ static Suite *stats_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(stats_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return qb_check_run(stats_suite());
 }

@@ -2,6 +2,7 @@
  * config.json / generation_config.json values, tensor names, shapes and initial values, sharding with an
  * index that covers every tensor, the command's option handling, and that the engine loads the result. */
 #include <check.h>
+#include "check_main.h"
 #include <dirent.h>
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -448,9 +449,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return qb_check_run(suite());
 }
