@@ -5,8 +5,7 @@
  * q8_0, 1 thread), which picks the small kernel for T ≤ MM_SMALL_T_MAX. The weight matrices (≥ 96 MB) are
  * far larger than the caches, so every call streams them from DRAM as the decode step does.
  *
- * Build: cc $(CFLAGS) bench/bench_gemm_small.c build/libqinsengine.a $(LDLIBS) (see mk/kernels.mk's
- * bench_kernels line). A benchmark, not a test: numbers depend on the machine and its load.
+ * Build and run: make bench-gemm-small (mk/kernels.mk). A benchmark, not a test: numbers depend on the machine and its load.
  * Usage: bench_gemm_small [REPS] */
 #include <cblas.h>
 #include <omp.h>

@@ -10,3 +10,12 @@ bench-kernels: $(BUILD)/bench/bench_kernels
 $(BUILD)/bench/bench_kernels: bench/bench_kernels.c $(BUILD)/libqinsengine.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
+
+## make bench-gemm-small  the small-batch product (batched decode) vs single-threaded sgemm, T = 2…128 (stdout)
+.PHONY: bench-gemm-small
+bench-gemm-small: $(BUILD)/bench/bench_gemm_small
+	$(BUILD)/bench/bench_gemm_small
+
+$(BUILD)/bench/bench_gemm_small: bench/bench_gemm_small.c $(BUILD)/libqinsengine.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
