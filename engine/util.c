@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -47,8 +48,26 @@ int qb_exit_code(qb_status st) {
     }
 }
 
+/* Asks for transparent huge pages on the 2 MB-aligned interior of a large, freshly allocated block (this
+ * machine's THP mode is "madvise": nothing gets huge pages unless asked). Weights and KV caches are touched
+ * page by page on first use; with 4 KB pages loading the full-size FP32 model (15 GB) spent ~55% of its time
+ * in page faults and kernel page clearing (perf, full-size synthetic Phi-3.5-mini), and every weight stream
+ * walks a new TLB entry per 4 KB. Advice only: a kernel without THP ignores it, and results do not change. */
+#define QB_HUGE_MIN ((size_t)8 << 20)
+static void advise_huge(void *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+    const uintptr_t H = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + H - 1) & ~(H - 1), b = ((uintptr_t)p + n) & ~(H - 1);
+    if (n >= QB_HUGE_MIN && b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 void *qb_malloc(size_t n, const char *what) {
     void *p = malloc(n ? n : 1);
+    if (p) advise_huge(p, n);
     if (!p) qb_errorf(QB_ERR_NOMEM, "out of memory allocating %zu bytes for %s", n, what);
     return p;
 }
@@ -60,6 +79,7 @@ void *qb_calloc(size_t count, size_t size, const char *what) {
         return NULL;
     }
     void *p = calloc(count ? count : 1, size ? size : 1);
+    if (p) advise_huge(p, total);
     if (!p) qb_errorf(QB_ERR_NOMEM, "out of memory allocating %zu bytes for %s", total, what);
     return p;
 }
@@ -71,6 +91,7 @@ void *qb_aligned_alloc(size_t n, const char *what) {
         return NULL;
     }
     void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (p) advise_huge(p, rounded);
     if (!p) qb_errorf(QB_ERR_NOMEM, "out of memory allocating %zu bytes for %s", n, what);
     return p;
 }
