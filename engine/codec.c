@@ -1149,6 +1149,23 @@ static int matmul_region(float *out, const CodedTensor *W, const float *x, int T
     return 1;
 }
 
+void codec_matmul_rows(float *out, const CodedTensor *W, const float *x, int T, int nthreads) {
+    if (nthreads < 1) nthreads = 1;
+    if (T <= 0) return;
+    /* act= products quantize or round each token on its own and qins-compute codes each token on its own:
+     * both are per token whatever T (codec_act.c, qc_matmul) */
+    if (W->params.act != CODEC_ACT_F32 || W->traits->codes_activations) {
+        codec_matmul(out, W, x, T, nthreads);
+        return;
+    }
+    codec_gemm_small_fn gemm = codec_gemm_small_for();
+    if (!gemm) gemm = codec_gemm_small_ref; /* no AVX-512: the ref's order, the same for every T too */
+    if (matmul_region(out, W, x, T, nthreads, gemm)) return;
+    /* No scratch (16 × cols floats per thread): the per-T product. Correct, but its bits can differ from
+     * the line above at T = 1 or T > 32; only reachable out of memory. */
+    codec_matmul(out, W, x, T, nthreads);
+}
+
 void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int nthreads) {
     if (W->params.act != CODEC_ACT_F32) { codec_act_matmul(out, W, x, T, nthreads); return; } /* codec_act.c */
     const int64_t rows = W->rows, cols = W->cols;

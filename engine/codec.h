@@ -173,9 +173,15 @@ void codec_decode_row(const CodedTensor *t, int64_t r, float *dst);
 
 /* out[T, rows] = x[T, cols] · Wᵀ — the product of every linear layer. T == 1 takes the fused decode-and-dot
  * path (rows split over nthreads; each row's sum is computed by one thread in a fixed order, so the result
- * does not depend on scheduling); T > 1 decodes blocks of rows into f32 scratch and uses sgemm (fp32 uses
- * sgemm on the weights directly). */
+ * does not depend on scheduling); 2 ≤ T ≤ 32 the small-batch kernel; T > 32 decodes blocks of rows into
+ * f32 scratch and uses sgemm (fp32 uses sgemm on the weights directly). */
 void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int nthreads);
+/* The same product with one kernel and one summation order for every T (the small-batch kernel, or its
+ * scalar ref below AVX-512; act= and qins-compute products are per token already): each output row's bits
+ * depend only on its own activation row, never on T or on the other rows. codec_matmul picks the fastest
+ * kernel per T instead (fused matvec at T = 1, sgemm above 32), whose bits differ. Lockstep decoding uses
+ * this one, so a sequence's logits are the same whatever number of sequences shares its step. */
+void codec_matmul_rows(float *out, const CodedTensor *W, const float *x, int T, int nthreads);
 /* Same product computed with decode + plain scalar loops (the reference every fast path is tested against).
  * It ignores params.act (f32 activations); the act=q8/bf16 reference is codec_act_matmul_ref (codec_act.h). */
 void codec_matmul_ref(float *out, const CodedTensor *W, const float *x, int T);

@@ -410,6 +410,13 @@ void runstate_free(RunState *s) {
 
 void runstate_reset(RunState *s) { s->pos = 0; }
 
+qb_status runstate_truncate(RunState *s, int pos) {
+    if (pos < 0 || pos > s->pos)
+        return qb_errorf(QB_ERR_INPUT, "truncate: position %d outside the %d tokens in the cache", pos, s->pos);
+    s->pos = pos;
+    return QB_OK;
+}
+
 /* Writes one token's keys and values (kvd floats each) for one layer into the cache at position `pos`. */
 static void kv_store(const Model *m, RunState *s, int layer, int pos, const float *k, const float *v) {
     const Config *c = &m->config;
@@ -620,6 +627,11 @@ static qb_status forward(const Model *m, RunState *const *seqs, const int *token
     const int D = c->hidden, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads, NI = c->intermediate;
     const int qkv_dim = (H + 2 * KV) * hd, half = c->rotary_dim / 2, nt = m->threads;
     const size_t hidden_stride = (size_t)n * D;
+    /* Lockstep decoding (one row per sequence) takes the product whose rows are independent of each other
+     * (codec_matmul_rows): a sequence's logits then do not depend on how many sequences share the step,
+     * which the runner's teacher-forced pass relies on when it resumes sequences from their greedy state.
+     * Prefill keeps the fastest product per row count. */
+    void (*matmul)(float *, const CodedTensor *, const float *, int, int) = n_tokens ? codec_matmul : codec_matmul_rows;
 
     /* rows: sequence p's tokens, at positions pos … pos+n_p−1; the RoPE tables per sequence (its LongRoPE
      * factors chosen by its own largest position in this forward) */
@@ -639,7 +651,7 @@ static qb_status forward(const Model *m, RunState *const *seqs, const int *token
         const LayerWeights *L = &m->w.layers[l];
         /* attention block */
         for (int t = 0; t < n; t++) rmsnorm(a->xb + (size_t)t * D, a->x + (size_t)t * D, L->ln1, D, c->rms_eps);
-        codec_matmul(a->qkv, &L->qkv, a->xb, n, nt); /* [n, (H+2KV)·hd] */
+        matmul(a->qkv, &L->qkv, a->xb, n, nt); /* [n, (H+2KV)·hd] */
         for (int t = 0; t < n; t++) {
             float *q = a->qkv + (size_t)t * qkv_dim, *k = q + H * hd, *v = k + KV * hd;
             const float *ct = a->cos + (size_t)t * half, *st_ = a->sin + (size_t)t * half;
@@ -648,13 +660,13 @@ static qb_status forward(const Model *m, RunState *const *seqs, const int *token
             kv_store(m, seqs[a->row_seq[t]], l, a->row_pos[t], k, v);
         }
         attention(m, seqs, a, l, n);                     /* att_out[n, H·hd] */
-        codec_matmul(a->xb2, &L->o, a->att_out, n, nt); /* [n, D] */
+        matmul(a->xb2, &L->o, a->att_out, n, nt); /* [n, D] */
         for (size_t i = 0; i < hidden_stride; i++) a->x[i] += a->xb2[i];
         /* MLP block */
         for (int t = 0; t < n; t++) rmsnorm(a->xb + (size_t)t * D, a->x + (size_t)t * D, L->ln2, D, c->rms_eps);
-        codec_matmul(a->hb, &L->gate_up, a->xb, n, nt); /* [n, 2·I] */
+        matmul(a->hb, &L->gate_up, a->xb, n, nt); /* [n, 2·I] */
         swiglu(a->hb2, a->hb, n, NI);                    /* [n, I] */
-        codec_matmul(a->xb2, &L->down, a->hb2, n, nt);  /* [n, D] */
+        matmul(a->xb2, &L->down, a->hb2, n, nt);  /* [n, D] */
         for (size_t i = 0; i < hidden_stride; i++) a->x[i] += a->xb2[i];
         /* transformers' hidden_states[l+1] is the output of layer l, except the last entry (below) */
         if (hidden && l + 1 < c->n_layers) memcpy(hidden + (size_t)(l + 1) * hidden_stride, a->x, hidden_stride * sizeof(float));
@@ -676,7 +688,7 @@ static qb_status forward(const Model *m, RunState *const *seqs, const int *token
                 head_in = a->xb2;
             }
         }
-        codec_matmul(logits, &m->w.lm_head, head_in, all_logits ? n : P, nt);
+        matmul(logits, &m->w.lm_head, head_in, all_logits ? n : P, nt);
     }
     for (int p = 0; p < P; p++) seqs[p]->pos += n_tokens ? n_tokens[p] : 1;
     return QB_OK;

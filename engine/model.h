@@ -100,6 +100,10 @@ qb_status runstate_build(RunState *s, const Model *m);
 qb_status runstate_build_ctx(RunState *s, const Model *m, int ctx);
 void runstate_free(RunState *s);
 void runstate_reset(RunState *s);
+/* Forgets every token at positions ≥ pos (0 ≤ pos ≤ s->pos): the cache holds exactly what it held when
+ * its first pos tokens had been run, since keys and values are appended and never rewritten. Returns
+ * QB_ERR_INPUT for a pos outside that range. */
+qb_status runstate_truncate(RunState *s, int pos);
 /* Exact bytes of the KV cache runstate_build_ctx allocates for ctx tokens under the model's kv mode
  * (0 when it overflows). */
 uint64_t runstate_kv_bytes(const Config *c, kv_mode kv, int ctx);

@@ -84,8 +84,7 @@ static void child_reason(int status, char *buf, size_t n) {
 typedef struct {
     ProgressOut *po;
     char what[300];     /* "[2/8] tiny q4_0 f32" or "reference fp32 on tiny" */
-    int n[QB_PROG_KINDS]; /* prompt passes, windows, speed repeats of this workload */
-    int two_pass;       /* a cell: every prompt is decoded greedily, then teacher-forced (2 passes) */
+    int n[QB_PROG_KINDS]; /* greedy prompts, teacher-forced prompts, windows, speed repeats of this workload */
     int cells_after;    /* cells still to run after this one */
     double avg_cell;    /* mean seconds of this run's finished cells (0: none yet) */
 } Live;
@@ -103,19 +102,14 @@ static void fmt_secs(double s, char *buf, size_t n) {
 static void live_update(const Live *lv, double elapsed) {
     int64_t d[QB_PROG_KINDS];
     progress_read(d);
-    static const char *const names[QB_PROG_KINDS] = {"greedy", "windows", "speed runs"};
+    static const char *const names[QB_PROG_KINDS] = {"greedy", "teacher-forced", "windows", "speed runs"};
     char text[512], part[128];
     int len = snprintf(text, sizeof text, "%s:", lv->what), phases = 0;
     double frac = 0;
     for (int k = 0; k < QB_PROG_KINDS; k++) {
         if (!lv->n[k]) continue;
         int64_t dk = d[k] < lv->n[k] ? d[k] : lv->n[k];
-        if (k == QB_PROG_PROMPT && lv->two_pass) {
-            int P = lv->n[k] / 2;
-            snprintf(part, sizeof part, "%s greedy %lld/%d, teacher-forced %lld/%d", phases ? "," : "",
-                     (long long)(dk < P ? dk : P), P, (long long)(dk > P ? dk - P : 0), P);
-        } else
-            snprintf(part, sizeof part, "%s %s %lld/%d", phases ? "," : "", names[k], (long long)dk, lv->n[k]);
+        snprintf(part, sizeof part, "%s %s %lld/%d", phases ? "," : "", names[k], (long long)dk, lv->n[k]);
         len += snprintf(text + len, sizeof text - (size_t)len, "%s", part);
         frac += (double)dk / lv->n[k];
         phases++;
@@ -659,7 +653,8 @@ int cmd_run(int argc, char **argv) {
         struct rusage ru;
         shared->seconds = NAN;
         if (ea.n_cells && run_child(child_estimate, &ea, shared, &ru, NULL) == 0 && !isnan(shared->seconds))
-            fprintf(stderr, "qinsbench run: %s: %d cell(s), estimated %.0f s (%.1f h) from a short probe\n",
+            fprintf(stderr, "qinsbench run: %s: %d cell(s), estimated at most %.0f s (%.1f h) from a short probe "
+                    "(less when codecs match the reference longer: teacher forcing starts at the first divergence)\n",
                     cfg.models[mi].label, ea.n_cells, shared->seconds, shared->seconds / 3600);
     }
     double t0 = qb_now(), cells_secs = 0;
@@ -696,7 +691,7 @@ int cmd_run(int argc, char **argv) {
         }
 
         const Workload *w = &works[cl->model];
-        Live lv = {&po, "", {2 * w->n_prompts, w->n_windows, cfg.has_speed ? cfg.speed_repeats : 0}, 1,
+        Live lv = {&po, "", {w->n_prompts, w->n_prompts, w->n_windows, cfg.has_speed ? cfg.speed_repeats : 0},
                    total - done_n - 1, done_n ? cells_secs / done_n : 0};
         int need_ref = w->n_prompts || w->n_windows;
         ChildArgs a = {w, cl->codec, cl->kv, ref_h5, ref_logits, cell_h5};
@@ -705,7 +700,7 @@ int cmd_run(int argc, char **argv) {
         if (ref_fail[cl->model][0]) snprintf(reason, sizeof reason, "%s", ref_fail[cl->model]);
         else if (need_ref && !qb_file_exists(ref_h5)) {
             double tr = qb_now();
-            Live lr = {&po, "", {w->n_prompts, w->n_windows, 0}, 0, total - done_n, lv.avg_cell};
+            Live lr = {&po, "", {w->n_prompts, 0, w->n_windows, 0}, total - done_n, lv.avg_cell};
             snprintf(lr.what, sizeof lr.what, "reference %s on %s", cfg.reference, em->label);
             progress_note(&po, "reference %s on %s: %d prompts, %d windows …", cfg.reference, em->label, w->n_prompts,
                           w->n_windows);

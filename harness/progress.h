@@ -8,7 +8,8 @@
 
 #include <stdint.h>
 
-enum { QB_PROG_PROMPT, QB_PROG_WINDOW, QB_PROG_REPEAT, QB_PROG_KINDS };
+/* prompts decoded greedily, prompts teacher-forced, perplexity windows, speed repeats */
+enum { QB_PROG_PROMPT, QB_PROG_FORCED, QB_PROG_WINDOW, QB_PROG_REPEAT, QB_PROG_KINDS };
 
 /* Maps the shared record (before any fork; the children inherit it). Returns 0, or -1 when mmap fails
  * (progress is then silent, nothing else changes). */

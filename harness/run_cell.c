@@ -389,12 +389,11 @@ static qb_status engine_batch(Engine *e, const Workload *w, int B) {
     return QB_OK;
 }
 
-/* Prompts p0 … p0+B−1 of the workload, each prefilled alone, then `steps` positions decoded together
- * (model_forward_batch: every linear layer one [B × in] product). Greedy when ref is NULL (EOS ignored):
- * out receives each step's argmax and feeds it back, margins (may be NULL) its top-1 − top-2 logit.
- * Teacher forcing when ref is given ([P, steps], the reference's tokens): the argmax goes to out and the
- * reference's token is fed. out, margins and ref are [P, steps] arrays of the whole workload. */
-static qb_status pass_batch(Engine *e, const Workload *w, int p0, int B, const int *ref, int *out, float *margins) {
+/* Prompts p0 … p0+B−1 of the workload, each prefilled alone, then `steps` positions decoded greedily
+ * together (model_forward_batch: every linear layer one [B × in] product; EOS ignored): out receives each
+ * step's argmax and feeds it back, margins (may be NULL) its top-1 − top-2 logit. out and margins are
+ * [P, steps] arrays of the whole workload. The B states stay in e->seqp for pass_forced. */
+static qb_status pass_batch(Engine *e, const Workload *w, int p0, int B, int *out, float *margins) {
     const int T = w->steps, V = w->vocab;
     qb_status st = engine_batch(e, w, B);
     for (int i = 0; i < B && !st; i++) {
@@ -409,18 +408,88 @@ static qb_status pass_batch(Engine *e, const Workload *w, int p0, int B, const i
             float mg;
             out[k] = logits_argmax(e->blogits + (size_t)i * V, V, &mg);
             if (margins) margins[k] = mg;
-            e->next[i] = ref ? ref[k] : out[k];
+            e->next[i] = out[k];
         }
         if (t + 1 < T) st = model_forward_batch(&e->m, e->seqp, e->next, NULL, B, e->blogits, &e->act);
     }
     return st;
 }
 
-/* Every greedy prompt in batches of w->batch (the last one smaller): greedy, or teacher-forced on ref. */
-static qb_status pass_prompts(Engine *e, const Workload *w, int batch, const int *ref, int *out, float *margins) {
+/* Teacher forcing without computing again what the greedy pass computed. Up to a sequence's first
+ * divergence d (the first step whose greedy token is not the reference's) both passes fed the same tokens,
+ * so their logits are the same and the teacher-forced argmax is the greedy token, at d too. After it, the
+ * sequence is truncated to its prompt and first d tokens (keys and values are append-only) and fed the
+ * reference's tokens from step d on. Those steps go in lockstep over the sequences that have diverged by
+ * then, so the number of rows changes from step to step; lockstep products are codec_matmul_rows, whose
+ * rows do not depend on each other, so this gives the bits of a teacher-forced pass from the prompt
+ * (tests/test_batch.c test_forced_resume). A codec that never diverges costs no teacher-forced step. */
+qb_status forced_resume(const Model *m, RunState *const *seqs, const int *n_prompt, int B, int T, const int *ref,
+                        const int *tok, int *out, float *logits, BatchScratch *act, float *step_logits) {
+    const int V = m->config.vocab;
+    int *div = qb_calloc((size_t)B, sizeof *div, "divergence"), *idx = qb_calloc((size_t)B, sizeof *idx, "rows"),
+        *next = qb_calloc((size_t)B, sizeof *next, "rows");
+    RunState **sub = qb_calloc((size_t)B, sizeof *sub, "rows");
+    qb_status st = div && idx && next && sub ? QB_OK : QB_ERR_NOMEM;
+    for (int i = 0; i < B && !st; i++) {
+        const size_t k0 = (size_t)i * T;
+        int d = 0;
+        while (d < T && tok[k0 + d] == ref[k0 + d]) d++;
+        div[i] = d;
+        for (int t = 0; t <= d && t < T; t++) out[k0 + t] = tok[k0 + t];
+        if (d + 1 < T) st = runstate_truncate(seqs[i], n_prompt[i] + d);
+    }
+    for (int t = 1; t < T && !st; t++) { /* step t: the sequences diverged before t are fed ref[t − 1] */
+        int na = 0;
+        for (int i = 0; i < B; i++)
+            if (div[i] < t) {
+                idx[na] = i;
+                sub[na] = seqs[i];
+                next[na++] = ref[(size_t)i * T + t - 1];
+            }
+        if (!na) continue;
+        st = model_forward_batch(m, sub, next, NULL, na, step_logits, act);
+        for (int j = 0; j < na && !st; j++) {
+            const float *lg = step_logits + (size_t)j * V;
+            const size_t k = (size_t)idx[j] * T + t;
+            out[k] = logits_argmax(lg, V, NULL);
+            if (logits) memcpy(logits + k * V, lg, (size_t)V * sizeof(float));
+        }
+    }
+    free(div);
+    free(idx);
+    free(next);
+    free(sub);
+    return st;
+}
+
+/* The teacher-forced pass of the batch pass_batch has just decoded greedily (prompts p0 … p0+B−1, tok
+ * their greedy tokens): out receives the argmax at each step when the reference's tokens ref are fed
+ * (forced_resume). tok, ref and out are [P, steps] arrays of the whole workload. */
+static qb_status pass_forced(Engine *e, const Workload *w, int p0, int B, const int *ref, const int *tok, int *out) {
+    const int T = w->steps;
+    int *n_prompt = qb_calloc((size_t)B, sizeof *n_prompt, "prompt lengths");
+    if (!n_prompt) return QB_ERR_NOMEM;
+    for (int i = 0; i < B; i++) n_prompt[i] = (int)(w->prompt_off[p0 + i + 1] - w->prompt_off[p0 + i]);
+    const size_t k0 = (size_t)p0 * T;
+    qb_status st = forced_resume(&e->m, e->seqp, n_prompt, B, T, ref + k0, tok + k0, out + k0, NULL, &e->act, e->blogits);
+    free(n_prompt);
+    return st;
+}
+
+/* Every greedy prompt in batches of `batch` (the last one smaller): greedy into tok (margins may be NULL);
+ * when ref is given, each batch is then teacher-forced on it into forced (pass_forced). */
+static qb_status pass_prompts(Engine *e, const Workload *w, int batch, const int *ref, int *tok, float *margins,
+                              int *forced) {
     qb_status st = QB_OK;
-    for (int p0 = 0; p0 < w->n_prompts && !st; p0 += batch, progress_add(QB_PROG_PROMPT, batch))
-        st = pass_batch(e, w, p0, w->n_prompts - p0 < batch ? w->n_prompts - p0 : batch, ref, out, margins);
+    for (int p0 = 0; p0 < w->n_prompts && !st; p0 += batch) {
+        int B = w->n_prompts - p0 < batch ? w->n_prompts - p0 : batch;
+        st = pass_batch(e, w, p0, B, tok, margins);
+        progress_add(QB_PROG_PROMPT, B);
+        if (!st && ref) {
+            st = pass_forced(e, w, p0, B, ref, tok, forced);
+            progress_add(QB_PROG_FORCED, B);
+        }
+    }
     return st;
 }
 
@@ -443,10 +512,10 @@ qb_status work_estimate(const Workload *w, int n_cells, double *seconds) {
         int *out = qb_calloc((size_t)P * 3, sizeof *out, "probe tokens");
         if (!out) st = QB_ERR_NOMEM;
         double t1 = qb_now();
-        if (!st) st = pass_batch(&e, &pw, 0, B, NULL, out, NULL);
+        if (!st) st = pass_batch(&e, &pw, 0, B, out, NULL);
         double t2 = qb_now();
         pw.steps = 1;
-        if (!st) st = pass_batch(&e, &pw, 0, B, NULL, out, NULL);
+        if (!st) st = pass_batch(&e, &pw, 0, B, out, NULL);
         double t3 = qb_now(), step = ((t2 - t1) - (t3 - t2)) / 2;
         free(out);
         greedy = (double)((P + B - 1) / B) * ((t3 - t2) + (T - 1) * (step > 0 ? step : 0));
@@ -466,7 +535,9 @@ qb_status work_estimate(const Workload *w, int n_cells, double *seconds) {
         speed = w->cfg->speed_repeats * ((b - a) + (qb_now() - b) * w->cfg->speed_decode_tokens);
     }
     engine_close(&e);
-    /* the reference: greedy once and the windows; each cell: greedy and teacher forcing, windows, speed */
+    /* the reference: greedy once and the windows; each cell: greedy and teacher forcing, windows, speed.
+     * Teacher forcing is counted as a whole greedy pass, its cost when every prompt diverges at once:
+     * pass_forced skips the steps before each prompt's first divergence, which the probe cannot know. */
     *seconds = (load + greedy + ppl) + n_cells * (load + 2 * greedy + ppl + speed);
     return st;
 }
@@ -570,7 +641,7 @@ qb_status run_reference(const Workload *w, const char *ref_h5, const char *ref_l
         st = QB_ERR_NOMEM;
         goto out;
     }
-    if (P && (st = pass_prompts(&e, w, w->batch, NULL, tokens, margins))) goto out;
+    if (P && (st = pass_prompts(&e, w, w->batch, NULL, tokens, margins, NULL))) goto out;
     if (!(ltmp = tmp_of(ref_logits)) || !(htmp = tmp_of(ref_h5))) {
         st = QB_ERR_NOMEM;
         goto out;
@@ -715,8 +786,7 @@ static qb_status measure_greedy(CellGreedyResult *out, Engine *e, const Workload
         st = QB_ERR_NOMEM;
     /* the reference's batch, so both sides decode the same batch compositions */
     out->batch = ref_batch(rf, w->batch);
-    if (!st) st = pass_prompts(e, w, out->batch, NULL, out->tokens, NULL);
-    if (!st) st = pass_prompts(e, w, out->batch, ref_tok, out->argmax, NULL);
+    if (!st) st = pass_prompts(e, w, out->batch, ref_tok, out->tokens, NULL, out->argmax);
     if (!st) greedy_compare(out, ref_tok, ref_mg);
     free(ref_tok);
     free(ref_mg);

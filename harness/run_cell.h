@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "expconfig.h"
 #include "h5_results.h"
+#include "model.h"
 #include "util.h"
 
 typedef struct {
@@ -55,6 +56,15 @@ qb_status work_estimate(const Workload *w, int n_cells, double *seconds);
 
 /* The perplexity windows for n tokens, window W, stride S (see docs/results.md); *out heap [n_windows][3]. */
 qb_status work_windows(int n, int W, int S, int64_t **out, int *n_windows, int64_t *n_tokens);
+
+/* Teacher forcing resumed from greedy states (the cell's teacher-forced pass): B sequences (seqs, prompt
+ * lengths n_prompt[B]) that have just decoded T steps greedily in lockstep (their tokens tok[B, T], each
+ * state holding its prompt and T − 1 fed tokens) are fed the reference's tokens ref[B, T] from each one's
+ * first divergence on. out[B, T] receives the argmax at every step as a teacher-forced pass from the prompt
+ * would give it, bit for bit; logits (NULL, or [B, T, vocab]) the logits of the steps it computed (those
+ * after each divergence). step_logits: [B, vocab] scratch; act: rows for B sequences. */
+qb_status forced_resume(const Model *m, RunState *const *seqs, const int *n_prompt, int B, int T, const int *ref,
+                        const int *tok, int *out, float *logits, BatchScratch *act, float *step_logits);
 
 /* Reference pass: loads the model with the reference codec (KV f32), writes ref_h5 (group "ref": the
  * /models/<label> datasets) and ref_logits (raw float32 [n_tokens, vocab]). Both are written under .tmp

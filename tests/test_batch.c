@@ -8,10 +8,12 @@
  * M and on the row's slot — measured on this machine (OpenBLAS 0.3.21, Haswell kernels): rows in a partial
  * 12-row tile, and rows moved to another slot of a full tile, differ in the last bits. The reference and
  * every codec therefore run the same batch composition (harness/run_cell.c), so fp32 against fp32 stays
- * exact. Since the small-batch kernel (kernels.h, 2 ≤ P ≤ CODEC_GEMM_SMALL_T_MAX) replaced sgemm for batched
- * steps, a row's product no longer depends on its slot or companions: within batches of ≥ 2 a sequence's
- * logits are bit-identical whatever its companions (test_companions_bitwise); against a batch of 1 (the
- * single-row kernels, another summation order) the tolerance remains. */
+ * exact. Lockstep steps now multiply with codec_matmul_rows (one kernel and summation order for any number
+ * of rows), so a row's product no longer depends on its slot or companions: in lockstep, batches of 1 to 6
+ * give a sequence bit-identical logits (test_companions_bitwise), which the runner's teacher-forced pass,
+ * resumed from the greedy states at each divergence with a changing number of rows, relies on
+ * (test_forced_resume). Against model_forward (the single-row kernels, another summation order) the
+ * tolerance remains. */
 #include <check.h>
 #include "check_main.h"
 #include <math.h>
@@ -21,6 +23,7 @@
 
 #include "kernels.h"
 #include "model.h"
+#include "run_cell.h"
 
 /* Largest |batched − sequential| logit difference allowed, relative to the largest |sequential| logit of
  * the same step (issue 14). */
@@ -192,17 +195,16 @@ START_TEST(test_companions_do_not_matter) {
 }
 END_TEST
 
-/* Prompt 1 in batches of 2, 6, 4 and 3 with other companions and slots: the same logits, bit for bit
- * (each linear layer's output row depends only on that sequence's activation row; attention and norms are
- * per sequence). Only where the small-batch kernel runs the batched products. */
+/* Prompt 1 in lockstep batches of 1, 2, 6, 4 and 3 with other companions and slots: the same logits, bit for
+ * bit (each linear layer's output row depends only on that sequence's activation row; attention and norms
+ * are per sequence). */
 START_TEST(test_companions_bitwise) {
-    if (!codec_gemm_small_for()) return; /* sgemm: rows depend on their slot (see the top of this file) */
     Fixture f;
     fixture_open(&f, &cases[_i]);
     const int V = f.V;
     static const struct {
         int P, order[MAX_P], slot;
-    } batches[] = {{2, {1, 4}, 0}, {6, {0, 2, 3, 4, 5, 1}, 5}, {4, {5, 3, 1, 0}, 2}, {3, {2, 1, 2}, 1}};
+    } batches[] = {{1, {1}, 0}, {2, {1, 4}, 0}, {6, {0, 2, 3, 4, 5, 1}, 5}, {4, {5, 3, 1, 0}, 2}, {3, {2, 1, 2}, 1}};
     int *tok = malloc((size_t)MAX_P * STEPS * sizeof(int));
     float *first = malloc((size_t)STEPS * V * sizeof(float)), *log = malloc((size_t)MAX_P * STEPS * V * sizeof(float));
     for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
@@ -212,10 +214,99 @@ START_TEST(test_companions_bitwise) {
             memcpy(first, mine, (size_t)STEPS * V * sizeof(float));
         else
             ck_assert_msg(memcmp(first, mine, (size_t)STEPS * V * sizeof(float)) == 0,
-                          "%s %s: prompt 1's logits in a batch of %d (slot %d) differ from a batch of 2", cases[_i].dir,
+                          "%s %s: prompt 1's logits in a batch of %d (slot %d) differ from a batch of 1", cases[_i].dir,
                           cases[_i].codec, batches[b].P, batches[b].slot);
     }
     free(tok), free(first), free(log);
+    fixture_close(&f);
+}
+END_TEST
+
+/* All MAX_P prompts prefilled alone into s[] (ctx: prompt + STEPS), then STEPS steps in lockstep: greedy
+ * when ref is NULL, else fed ref[p, t]; tok[p, t] the argmax, log[p, t, V] the logits of each step. */
+static void lockstep(Fixture *f, RunState *s, RunState **seqs, BatchScratch *a, const int *ref, int *tok, float *log) {
+    const int V = f->V;
+    float *step = malloc((size_t)MAX_P * V * sizeof(float));
+    int next[MAX_P];
+    for (int p = 0; p < MAX_P; p++) {
+        int n = prompt_len[p];
+        ck_assert(runstate_build_ctx(&s[p], &f->m, n + STEPS) == QB_OK);
+        seqs[p] = &s[p];
+        ck_assert(model_forward_batch(&f->m, &seqs[p], f->ids[p], &n, 1, step + (size_t)p * V, a) == QB_OK);
+    }
+    for (int t = 0; t < STEPS; t++) {
+        for (int p = 0; p < MAX_P; p++) {
+            float *lg = log + ((size_t)p * STEPS + t) * V;
+            memcpy(lg, step + (size_t)p * V, (size_t)V * sizeof(float));
+            tok[p * STEPS + t] = logits_argmax(lg, V, NULL);
+            next[p] = ref ? ref[p * STEPS + t] : tok[p * STEPS + t];
+        }
+        if (t + 1 < STEPS) ck_assert(model_forward_batch(&f->m, seqs, next, NULL, MAX_P, step, a) == QB_OK);
+    }
+    free(step);
+}
+
+/* The runner's teacher-forced pass (forced_resume: resumed from the greedy states at each prompt's first
+ * divergence, lockstep over the diverged ones) against teacher forcing from the prompt: the same argmax at
+ * every step and the same logits bit for bit, for divergences at the first step, the last, never, and
+ * between. The premise is checked too: before and at its divergence, a prompt's teacher-forced logits are
+ * its greedy logits. */
+START_TEST(test_forced_resume) {
+    Fixture f;
+    fixture_open(&f, &cases[_i]);
+    const int V = f.V;
+    const size_t n_log = (size_t)MAX_P * STEPS * V;
+    static const int div[MAX_P] = {0, 5, STEPS, 11, STEPS - 1, 2};
+    RunState s[MAX_P], full[MAX_P];
+    RunState *seqs[MAX_P], *fseqs[MAX_P];
+    BatchScratch a;
+    ck_assert(batch_scratch_build(&a, &f.m, MAX_P) == QB_OK);
+    int tok[MAX_P * STEPS], ref[MAX_P * STEPS], out[MAX_P * STEPS], ftok[MAX_P * STEPS];
+    float *glog = malloc(n_log * sizeof(float)), *flog = malloc(n_log * sizeof(float)),
+          *rlog = calloc(n_log, sizeof(float)), *step = malloc((size_t)MAX_P * V * sizeof(float));
+    lockstep(&f, s, seqs, &a, NULL, tok, glog);
+    for (int p = 0; p < MAX_P; p++)
+        for (int t = 0; t < STEPS; t++) {
+            int k = p * STEPS + t;
+            ref[k] = t < div[p] ? tok[k] : t == div[p] ? (tok[k] + 1) % V : (int)((p * 31u + t * 17u + 5u) % (unsigned)V);
+        }
+    int n_prompt[MAX_P];
+    for (int p = 0; p < MAX_P; p++) n_prompt[p] = prompt_len[p];
+    ck_assert_msg(forced_resume(&f.m, seqs, n_prompt, MAX_P, STEPS, ref, tok, out, rlog, &a, step) == QB_OK, "%s",
+                  qb_last_error());
+    lockstep(&f, full, fseqs, &a, ref, ftok, flog);
+    for (int p = 0; p < MAX_P; p++) {
+        ck_assert_int_eq(s[p].pos, prompt_len[p] + STEPS - 1);
+        for (int t = 0; t < STEPS; t++) {
+            const size_t k = (size_t)p * STEPS + t;
+            ck_assert_msg(out[k] == ftok[k], "%s %s prompt %d step %d: argmax %d resumed, %d from the prompt",
+                          cases[_i].dir, cases[_i].codec, p, t, out[k], ftok[k]);
+            const float *mine = t <= div[p] ? glog + k * V : rlog + k * V;
+            ck_assert_msg(memcmp(mine, flog + k * V, (size_t)V * sizeof(float)) == 0,
+                          "%s %s prompt %d step %d (divergence %d): logits differ from teacher forcing from the prompt",
+                          cases[_i].dir, cases[_i].codec, p, t, div[p]);
+        }
+    }
+    for (int p = 0; p < MAX_P; p++) runstate_free(&s[p]), runstate_free(&full[p]);
+    batch_scratch_free(&a);
+    free(glog), free(flog), free(rlog), free(step);
+    fixture_close(&f);
+}
+END_TEST
+
+/* runstate_truncate keeps 0 ≤ pos ≤ s->pos. */
+START_TEST(test_truncate_range) {
+    Fixture f;
+    fixture_open(&f, &cases[0]);
+    RunState s;
+    ck_assert(runstate_build(&s, &f.m) == QB_OK);
+    ck_assert(model_forward(&f.m, &s, f.ids[1], 5, NULL, 0, NULL) == QB_OK);
+    ck_assert_int_eq(runstate_truncate(&s, 6), QB_ERR_INPUT);
+    ck_assert_int_eq(runstate_truncate(&s, -1), QB_ERR_INPUT);
+    ck_assert_int_eq(s.pos, 5);
+    ck_assert_int_eq(runstate_truncate(&s, 2), QB_OK);
+    ck_assert_int_eq(s.pos, 2);
+    runstate_free(&s);
     fixture_close(&f);
 }
 END_TEST
@@ -296,6 +387,8 @@ Suite *batch_suite(void) {
     tcase_add_loop_test(tc, test_batched_equals_sequential, 0, N_CASES);
     tcase_add_loop_test(tc, test_companions_do_not_matter, 0, 6);
     tcase_add_loop_test(tc, test_companions_bitwise, 0, N_CASES);
+    tcase_add_loop_test(tc, test_forced_resume, 0, N_CASES);
+    tcase_add_test(tc, test_truncate_range);
     tcase_add_test(tc, test_batch_determinism);
     tcase_add_test(tc, test_batch_errors);
     tcase_add_test(tc, test_kv_bytes);
