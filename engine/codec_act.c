@@ -323,7 +323,7 @@ TBF16 static void round_bf16_avx512(const float *x, uint16_t *y, int64_t n) {
 #define BT_NC 48 /* tokens per block (a multiple of BT_NT) */
 #endif
 #ifndef BT_PF
-#define BT_PF 1024 /* weight prefetch distance in bytes (0: none) */
+#define BT_PF 1024 /* weight prefetch distance in bytes */
 #endif
 #ifndef BT_NR
 #define BT_NR 6
@@ -376,7 +376,7 @@ TBF16 static inline __attribute__((always_inline)) void bt_tile(const uint16_t *
             if (r < NR && t < NT) c[r][t] = first ? _mm512_setzero_ps() : acc->c[A][r][t];
     int64_t i = k0 + 32 * A;
     for (; i + 32 <= k1; i += 64) {
-        if (PF && BT_PF) {
+        if (PF) {
             const int64_t j = i + BT_PF / 2;
             const uint16_t *q = j < n ? w + j : w + (size_t)BT_NR * ws + (j - n);
 #pragma GCC unroll 8
