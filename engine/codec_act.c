@@ -290,8 +290,9 @@ TBF16 static float dot_bf16_avx512(const uint16_t *w, const uint16_t *x, int64_t
 }
 
 /* codec_act_round_bf16 (qb_f32_to_bf16) 16 values at a time, the same integer steps: NaN → its top half with
- * the quiet bit set, else u + 0x7fff + (bit 16 of u), top half. Bit-identical (tested); the scalar loop cost
- * ~2% of a T = 512 product. (vcvtneps2bf16 would not do: it reads denormal inputs as zero.) */
+ * the quiet bit set, else u + 0x7fff + (bit 16 of u), top half. Bit-identical (tested). The scalar loop took
+ * 4.9 ms for down_proj's 512 × 8192 activations, ~4% of that product on one thread, and ran on one thread
+ * (vcvtneps2bf16 would not do: it reads denormal inputs as zero). */
 TBF16 static void round_bf16_avx512(const float *x, uint16_t *y, int64_t n) {
     const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
     const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x40);
