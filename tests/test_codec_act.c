@@ -263,6 +263,91 @@ START_TEST(test_bf16_matmul) {
 }
 END_TEST
 
+/* The tiled act=bf16 product (6-row × 4-token tiles, 1024-element K panels, 48-token blocks; codec_act.c)
+ * against codec_act_dot_bf16_emul bit for bit, output by output: rows around the 6-row tile, columns around
+ * the 32-element chunk, the 64-element chunk pair and the K panel, T around the 4-token tile and the token
+ * block, 1 and 2 threads. Each output must be the one-dot emulation's, whatever T, tile position or split. */
+START_TEST(test_bf16_tiled_exact) {
+    static const int64_t rows_l[] = {1, 5, 6, 7, 13, 37};
+    static const int64_t cols_l[] = {1, 17, 31, 32, 33, 64, 100, 1025, 2111, 3072};
+    static const int Ts[] = {1, 2, 3, 4, 5, 17, 33, 49, 100};
+    codec_set_simd(99);
+    int tested = 0;
+    for (size_t ri = 0; ri < sizeof rows_l / sizeof rows_l[0]; ri++)
+        for (size_t ci = 0; ci < sizeof cols_l / sizeof cols_l[0]; ci++) {
+            const int64_t rows = rows_l[ri], cols = cols_l[ci];
+            if (rows * cols > 40000 && rows != 7) continue; /* the large columns at one odd row count */
+            float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * 100 * cols);
+            float *o = malloc(sizeof(float) * 100 * rows), *want = malloc(sizeof(float) * 100 * rows);
+            uint16_t *xb = malloc(sizeof(uint16_t) * cols);
+            fill(w, rows * cols, 0.05f);
+            fill(x, 100 * cols, 1.0f);
+            CodedTensor t = make(CODEC_BF16, CODEC_ACT_BF16, rows, cols, w);
+            for (int tt = 0; tt < 100; tt++) {
+                codec_act_round_bf16(x + tt * cols, xb, cols);
+                for (int64_t r = 0; r < rows; r++)
+                    want[tt * rows + r] =
+                        codec_act_dot_bf16_emul((const uint16_t *)(t.codes + (size_t)r * t.row_stride), xb, cols);
+            }
+            for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++)
+                for (int nt = 1; nt <= 2; nt++) {
+                    const int T = Ts[ti];
+                    const int off = T == 100 ? 0 : 1; /* a batch that starts at token 1: other companions */
+                    codec_matmul(o, &t, x + off * cols, T, nt);
+                    for (int64_t i = 0; i < T * rows; i++)
+                        ck_assert_msg(memcmp(&o[i], &want[off * rows + i], sizeof(float)) == 0,
+                                      "[%lld×%lld] T %d threads %d: out[%lld] %.9g vs one-dot emulation %.9g",
+                                      (long long)rows, (long long)cols, T, nt, (long long)i, o[i], want[off * rows + i]);
+                    tested++;
+                }
+            codec_tensor_free(&t);
+            free(w), free(x), free(o), free(want), free(xb);
+        }
+    printf("act=bf16 tiled product: %d (shape, T, threads) cases bit-exact\n", tested);
+}
+END_TEST
+
+/* The product's activation rounding (a vector loop where the kernels run) is codec_act_round_bf16's: a 1 × 1
+ * weight of 1.0 and one value per token, so out[t] is the rounded x[t] through the one-dot emulation (an inf or
+ * NaN cannot share a row with other values: 0·inf is NaN). Ties to even and odd, values that round up to
+ * infinity, infinities, signed zeros, NaN; as one batch (T = 17, the tiled path) and one token at a time, at
+ * every SIMD level. */
+START_TEST(test_bf16_rounding_in_product) {
+    static const uint32_t bits[] = {0x3f808000u, 0x3f818000u, 0x3f808001u, 0x3f817fffu, 0x7f7fffffu, 0xff7fffffu,
+                                    0x7f800000u, 0xff800000u, 0xbf800000u, 0x00000000u, 0x80000000u, 0x7fc00001u,
+                                    0x7f800001u, 0x4b7fffffu, 0xc2f6e979u, 0x3eaaaaabu, 0x7f7f8000u};
+    enum { N = sizeof bits / sizeof bits[0] };
+    const float one = 1.0f;
+    float x[N], o[N], want[N];
+    CodedTensor tn = make(CODEC_BF16, CODEC_ACT_BF16, 1, 1, &one);
+    for (int i = 0; i < N; i++) {
+        memcpy(&x[i], &bits[i], sizeof(float));
+        uint16_t xb;
+        codec_act_round_bf16(&x[i], &xb, 1);
+        want[i] = codec_act_dot_bf16_emul((const uint16_t *)tn.codes, &xb, 1);
+    }
+    int top = codec_set_simd(99);
+    for (int level = 0; level <= top; level++) {
+        codec_set_simd(level);
+        codec_matmul(o, &tn, x, N, 1);
+        for (int i = 0; i < N; i++) {
+            float o1;
+            codec_matmul(&o1, &tn, &x[i], 1, 1);
+            if (isnan(want[i])) {
+                ck_assert_msg(isnan(o[i]) && isnan(o1), "level %d x %a: %a / %a, want NaN", level, x[i], o[i], o1);
+            } else {
+                ck_assert_msg(memcmp(&o[i], &want[i], sizeof(float)) == 0, "level %d T %d x %a: %a, want %a", level, N,
+                              x[i], o[i], want[i]);
+                ck_assert_msg(memcmp(&o1, &want[i], sizeof(float)) == 0, "level %d T 1 x %a: %a, want %a", level, x[i],
+                              o1, want[i]);
+            }
+        }
+    }
+    codec_set_simd(99);
+    codec_tensor_free(&tn);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("codec_act");
     TCase *tc = tcase_create("codec_act");
@@ -272,6 +357,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_q8_matmul_exact);
     tcase_add_test(tc, test_bf16_kernel_vs_emul_and_ref);
     tcase_add_test(tc, test_bf16_matmul);
+    tcase_add_test(tc, test_bf16_tiled_exact);
+    tcase_add_test(tc, test_bf16_rounding_in_product);
     suite_add_tcase(s, tc);
     return s;
 }

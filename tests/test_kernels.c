@@ -222,6 +222,55 @@ START_TEST(test_matmul_small_batch) {
 }
 END_TEST
 
+/* bf16's 4-row kernel prefetches each row ahead and, near a row's end, into the next group's rows: the T = 1
+ * product at the long rows of the real shapes (lengths past the prefetch distance, and not a multiple of 32),
+ * row counts that leave a last partial group: within tolerance of codec_matmul_ref, the same bits at 1 and 2
+ * threads, and a group's results the same when it is the matrix's last group (prefetching past the end). */
+START_TEST(test_bf16_matvec_long_rows) {
+    static const int64_t ns[] = {700, 3072, 3077, 8192};
+    static const int64_t rows_l[] = {4, 9, 13};
+    for (size_t li = 0; li < sizeof ns / sizeof ns[0]; li++)
+        for (size_t ri = 0; ri < sizeof rows_l / sizeof rows_l[0]; ri++) {
+            const int64_t n = ns[li], rows = rows_l[ri];
+            float *w = malloc(sizeof(float) * rows * n), *x = malloc(sizeof(float) * n), *d = malloc(sizeof(float) * n);
+            float *o1 = malloc(sizeof(float) * rows), *o2 = malloc(sizeof(float) * rows), *oref = malloc(sizeof(float) * rows);
+            double mags[16];
+            for (int64_t i = 0; i < rows * n; i++) w[i] = rng_f();
+            for (int64_t i = 0; i < n; i++) x[i] = rng_f();
+            w[n - 1] = 0.9f; /* an outlier at row 0's end */
+            CodedTensor t;
+            ck_assert_int_eq(codec_tensor_init(&t, CODEC_BF16, 0, rows, n, 0), QB_OK);
+            ck_assert_int_eq(codec_encode_rows(&t, 0, rows, w), QB_OK);
+            codec_matmul(o1, &t, x, 1, 1);
+            codec_matmul(o2, &t, x, 1, 2);
+            codec_matmul_ref(oref, &t, x, 1);
+            ck_assert_msg(memcmp(o1, o2, sizeof(float) * rows) == 0, "bf16 %lldx%lld: 1 vs 2 threads differ",
+                          (long long)rows, (long long)n);
+            for (int64_t r = 0; r < rows; r++) {
+                codec_decode_row(&t, r, d);
+                double mag = 0;
+                for (int64_t i = 0; i < n; i++) mag += fabs((double)d[i] * x[i]);
+                mags[r] = mag;
+                ck_assert_msg(fabs(o1[r] - oref[r]) <= 2 * TOL_DOT * mag + 1e-30, "bf16 %lldx%lld row %lld: %.9g vs ref %.9g",
+                              (long long)rows, (long long)n, (long long)r, o1[r], oref[r]);
+            }
+            codec_vec_dot4_fn dot4 = codec_vec_dot4_for(CODEC_BF16);
+            if (dot4) { /* the last 4 rows as one group: the prefetch runs past the matrix */
+                float out[4];
+                dot4(t.codes + (size_t)(rows - 4) * t.row_stride, t.row_stride, NULL, x, n, out);
+                if ((rows - 4) % 4 == 0) /* codec_matmul grouped them the same way */
+                    ck_assert(memcmp(out, o1 + rows - 4, sizeof out) == 0);
+                for (int k = 0; k < 4; k++)
+                    ck_assert_msg(fabs(out[k] - oref[rows - 4 + k]) <= 2 * TOL_DOT * mags[rows - 4 + k] + 1e-30,
+                                  "bf16 %lldx%lld last group row %d: %.9g vs ref %.9g", (long long)rows, (long long)n, k,
+                                  out[k], oref[rows - 4 + k]);
+            }
+            codec_tensor_free(&t);
+            free(w), free(x), free(d), free(o1), free(o2), free(oref);
+        }
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("core");
@@ -229,6 +278,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_matmul_row_groups);
     tcase_add_test(tc, test_gemm_small_against_ref);
     tcase_add_test(tc, test_matmul_small_batch);
+    tcase_add_test(tc, test_bf16_matvec_long_rows);
     tcase_set_timeout(tc, 120); /* 2-thread products on a loaded 2-core machine, and ASan builds */
     suite_add_tcase(s, tc);
     return s;
