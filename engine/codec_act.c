@@ -343,7 +343,9 @@ TVNNI static int quantize_block_avx512(const float *x, block_q8_0 *y) {
         const __m512 v = _mm512_mul_ps(h ? x1 : x0, vid);
         __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
         const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), half, _CMP_GE_OQ);
-        t = _mm512_mask_add_ps(t, up, t, _mm512_or_ps(one, _mm512_and_ps(v, _mm512_set1_ps(-0.0f))));
+        const __m512 sgn1 = _mm512_castsi512_ps(_mm512_or_si512( /* ±1 with v's sign (integer ops: AVX-512F) */
+            _mm512_castps_si512(one), _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(INT32_MIN))));
+        t = _mm512_mask_add_ps(t, up, t, sgn1);
         const __mmask16 ok = _mm512_cmp_ps_mask(_mm512_abs_ps(t), lim, _CMP_LE_OQ);
         _mm_storeu_si128((__m128i *)(y->qs + 16 * h), _mm512_cvtepi32_epi8(_mm512_maskz_cvtps_epi32(ok, t)));
     }
