@@ -19,3 +19,12 @@ bench-gemm-small: $(BUILD)/bench/bench_gemm_small
 $(BUILD)/bench/bench_gemm_small: bench/bench_gemm_small.c $(BUILD)/libqinsengine.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
+
+## make bench-act-q8  act=q8 products (q8_0, q4_0) vs the same codec with f32 activations, T = 1 and 128 (stdout)
+.PHONY: bench-act-q8
+bench-act-q8: $(BUILD)/bench/bench_act_q8
+	OMP_WAIT_POLICY=passive $(BUILD)/bench/bench_act_q8
+
+$(BUILD)/bench/bench_act_q8: bench/bench_act_q8.c $(BUILD)/libqinsengine.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)

@@ -131,9 +131,13 @@ END_TEST
 /* ---- act=q8: the product equals the reference bit for bit ---- */
 
 START_TEST(test_q8_matmul_exact) {
-    static const int64_t shapes[][2] = {{16, 64}, {37, 100}, {69, 3072}, {5, 17}, {48, 8192}};
+    /* rows: multiples of 16 and 4 and neither (the tile kernel, the 4-row kernel, the scalar rows); cols:
+     * block counts ≡ 0, 1, 2, 3 mod 4 (the 4-block steps' scalar tails) and partial last blocks (padding) */
+    static const int64_t shapes[][2] = {{16, 64}, {37, 100}, {69, 3072}, {5, 17}, {48, 8192}, {52, 224},
+                                        {35, 96}, {33, 200}, {7, 40}, {20, 32}, {64, 4096}};
     static const codec_id ids[] = {CODEC_Q4_0, CODEC_Q8_0};
-    const int T = 5;
+    static const int Ts[] = {1, 2, 3, 4, 5, 12, 17, 33};
+    const int T = 33; /* the largest of Ts */
     int top = codec_set_simd(99);
     if (!codec_act_q8_is_fast()) fprintf(stderr, "test_codec_act: no AVX-512 VNNI here; the scalar path only\n");
     for (size_t c = 0; c < 2; c++)
@@ -148,15 +152,20 @@ START_TEST(test_q8_matmul_exact) {
             codec_act_matmul_ref(ref, &t, x, T);
             for (int level = 0; level <= top; level++) {
                 codec_set_simd(level);
-                for (int nt = 1; nt <= 2; nt++) {
-                    codec_matmul(o, &t, x, T, nt);
-                    for (int64_t i = 0; i < T * rows; i++)
-                        ck_assert_msg(memcmp(&o[i], &ref[i], sizeof(float)) == 0,
-                                      "%s [%lld×%lld] level %d threads %d: out[%lld] %.9g vs ref %.9g",
-                                      codec_name(ids[c]), (long long)rows, (long long)cols, level, nt, (long long)i,
-                                      o[i], ref[i]);
-                }
-                for (int tt = 0; tt < T; tt++) { /* decode (T = 1) gives the batch's bits */
+                for (int nt = 1; nt <= 2; nt++)
+                    for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
+                        /* T tokens from token 1 on: each output is the reference's for its own token, whatever
+                         * T, slot in the batch (so whichever kernel: 1 token, < 4, the tile's groups of 4 and
+                         * its remainder) and thread count */
+                        const int Tk = Ts[k] < T ? Ts[k] : T - 1;
+                        codec_matmul(o, &t, x + cols, Tk, nt);
+                        for (int64_t i = 0; i < Tk * rows; i++)
+                            ck_assert_msg(memcmp(&o[i], &ref[rows + i], sizeof(float)) == 0,
+                                          "%s [%lld×%lld] level %d threads %d T %d: out[%lld] %.9g vs ref %.9g",
+                                          codec_name(ids[c]), (long long)rows, (long long)cols, level, nt, Tk,
+                                          (long long)i, o[i], ref[rows + i]);
+                    }
+                for (int tt = 0; tt < 3; tt++) { /* decode (T = 1) gives the batch's bits */
                     codec_matmul(o1, &t, x + tt * cols, 1, 1);
                     ck_assert(memcmp(o1, ref + tt * rows, sizeof(float) * rows) == 0);
                 }
@@ -174,6 +183,42 @@ START_TEST(test_q8_matmul_exact) {
             codec_tensor_free(&t);
             free(w), free(x), free(o), free(o1), free(ref), free(f32);
         }
+}
+END_TEST
+
+/* The vectorized activation quantizer (prepare_q8) against the reference's roundf and special cases, through
+ * the product: a code off by one changes the integer sum, so the outputs would differ from the reference's. */
+START_TEST(test_q8_quantize_cases) {
+    const int64_t rows = 20, cols = 7 * 32 + 5;
+    const int T = 5;
+    float *w = malloc(sizeof(float) * rows * cols), *x = calloc((size_t)(T * cols), sizeof(float));
+    float *o = malloc(sizeof(float) * T * rows), *ref = malloc(sizeof(float) * T * rows);
+    fill(w, rows * cols, 0.05f);
+    for (int t = 0; t < T; t++) {
+        float *xt = x + t * cols;
+        for (int j = 0; j < 32; j++) xt[j] = (float)(j - 16) + 0.5f * (t + 1); /* amax 127 → d = 1, id = 1 */
+        xt[0] = 127.0f;                                                           /* halves: away from zero */
+        for (int j = 32; j < 64; j++) xt[j] = (j % 2 ? -1.0f : 1.0f) * (0.5f + 0.25f * (j % 4)) * 127.0f / 2;
+        for (int j = 64; j < 96; j++) xt[j] = (j % 3) * 1e-38f;                   /* 1/d overflows: codes 0 */
+        for (int j = 96; j < 128; j++) xt[j] = 0.0f;                              /* d = 0 */
+        for (int j = 128; j < 160; j++) xt[j] = nextafterf(0.5f, 0.0f) * (float)(j % 5) * (t % 2 ? -1 : 1);
+        for (int j = 160; j < 192; j++) xt[j] = (float)(j - 176) * 3.0e4f;       /* large values */
+        if (t == 2) xt[170] = NAN;                                                /* fmaxf skips it; code 0 */
+        for (int j = 192; j < cols; j++) xt[j] = rng_f();
+    }
+    static const codec_id ids[] = {CODEC_Q4_0, CODEC_Q8_0};
+    for (size_t c = 0; c < 2; c++) {
+        CodedTensor tn = make(ids[c], CODEC_ACT_Q8, rows, cols, w);
+        codec_act_matmul_ref(ref, &tn, x, T);
+        for (int tt = 0; tt < T; tt++) { /* a NaN makes NaN outputs: compare bits */
+            codec_matmul(o, &tn, x + tt * cols, 1, 1);
+            ck_assert_msg(memcmp(o, ref + tt * rows, sizeof(float) * rows) == 0, "%s token %d", codec_name(ids[c]), tt);
+        }
+        codec_matmul(o, &tn, x, T, 2);
+        ck_assert_msg(memcmp(o, ref, sizeof(float) * T * rows) == 0, "%s batch", codec_name(ids[c]));
+        codec_tensor_free(&tn);
+    }
+    free(w), free(x), free(o), free(ref);
 }
 END_TEST
 
@@ -355,6 +400,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_q8_quantize_hand);
     tcase_add_test(tc, test_q8_dots_hand);
     tcase_add_test(tc, test_q8_matmul_exact);
+    tcase_add_test(tc, test_q8_quantize_cases);
     tcase_add_test(tc, test_bf16_kernel_vs_emul_and_ref);
     tcase_add_test(tc, test_bf16_matmul);
     tcase_add_test(tc, test_bf16_tiled_exact);
