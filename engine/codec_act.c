@@ -216,6 +216,23 @@ static inline int32_t act_ld32(const void *p) {
                 _mm_prefetch((const char *)((base) + (size_t)j_ * (stride) + 64 * l_), _MM_HINT_T1);         \
     } while (0)
 
+/* Each row's chain sumf = sumf + p over blocks b..b+3 in order (lane j of quarter k: row j, block k), the
+ * reference's order. */
+TVNNI static inline __m128 add_blocks4(__m128 acc, __m512 f) {
+    acc = _mm_add_ps(acc, _mm512_castps512_ps128(f));
+    acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(f, 1));
+    acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(f, 2));
+    return _mm_add_ps(acc, _mm512_extractf32x4_ps(f, 3));
+}
+
+/* The gather offsets of the f16 d of blocks b..b+3 of rows r0..r0+3 for a row stride of s bytes and blocks
+ * of bs bytes: lane 4·k + j = row j, block k (j·s + k·bs). */
+TVNNI static inline __m512i scale_offsets4(int s, int bs) {
+    const __m512i row = _mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0);
+    const __m512i blk = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    return _mm512_add_epi32(_mm512_mullo_epi32(row, _mm512_set1_epi32(s)), _mm512_mullo_epi32(blk, _mm512_set1_epi32(bs)));
+}
+
 /* ---- one token (decode): 4 rows, 4 blocks per step ----
  * Rows stream contiguously (4 streams, like the f32-activation dot4 kernels). A step's 8 vectors hold, for
  * row j, blocks (b, b+1) (vector j) and (b+2, b+3) (vector 4 + j), so the reduction leaves lane 4·k + j =
@@ -230,10 +247,7 @@ TVNNI static void dot4x_q4_0(const CodedTensor *W, int64_t r0, const act_q8_row 
     const uint8_t *w = W->codes + (size_t)r0 * stride;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     const __m512i ylo_ix = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0), yhi_ix = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
-    const int s = (int)stride, bs = (int)sizeof(block_q4_0);
-    const __m512i doff = _mm512_set_epi32(3 * s + 3 * bs, 2 * s + 3 * bs, s + 3 * bs, 3 * bs, 3 * s + 2 * bs,
-                                          2 * s + 2 * bs, s + 2 * bs, 2 * bs, 3 * s + bs, 2 * s + bs, s + bs, bs,
-                                          3 * s, 2 * s, s, 0);
+    const __m512i doff = scale_offsets4((int)stride, (int)sizeof(block_q4_0));
     __m128 acc = _mm_setzero_ps();
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
@@ -267,10 +281,7 @@ TVNNI static void dot4x_q4_0(const CodedTensor *W, int64_t r0, const act_q8_row 
             _mm512_cvtepi32_epi16(_mm512_i32gather_epi32(doff, w + (size_t)b * sizeof(block_q4_0), 1)));
         __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(si), dw); /* (sumi·d_w)·d_x */
         f = _mm512_mul_ps(f, _mm512_loadu_ps(y->d4 + b * 4));
-        acc = _mm_add_ps(acc, _mm512_castps512_ps128(f));
-        acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(f, 1));
-        acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(f, 2));
-        acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(f, 3));
+        acc = add_blocks4(acc, f);
     }
     _mm_storeu_ps(out, acc);
     if (b < nb)
@@ -283,10 +294,7 @@ TVNNI static void dot4x_q8_0(const CodedTensor *W, int64_t r0, const act_q8_row 
     const int64_t nb = W->cols_padded / QK8_0;
     const uint8_t *w = W->codes + (size_t)r0 * stride;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    const int s = (int)stride, bs = (int)sizeof(block_q8_0);
-    const __m512i doff = _mm512_set_epi32(3 * s + 3 * bs, 2 * s + 3 * bs, s + 3 * bs, 3 * bs, 3 * s + 2 * bs,
-                                          2 * s + 2 * bs, s + 2 * bs, 2 * bs, 3 * s + bs, 2 * s + bs, s + bs, bs,
-                                          3 * s, 2 * s, s, 0);
+    const __m512i doff = scale_offsets4((int)stride, (int)sizeof(block_q8_0));
     __m128 acc = _mm_setzero_ps();
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
@@ -313,10 +321,7 @@ TVNNI static void dot4x_q8_0(const CodedTensor *W, int64_t r0, const act_q8_row 
             _mm512_cvtepi32_epi16(_mm512_i32gather_epi32(doff, w + (size_t)b * sizeof(block_q8_0), 1)));
         const __m512 dd = _mm512_mul_ps(dw, _mm512_loadu_ps(y->d4 + b * 4)); /* sumi·(d_w·d_x) */
         const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(si), dd);
-        acc = _mm_add_ps(acc, _mm512_castps512_ps128(f));
-        acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(f, 1));
-        acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(f, 2));
-        acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(f, 3));
+        acc = add_blocks4(acc, f);
     }
     _mm_storeu_ps(out, acc);
     if (b < nb)
