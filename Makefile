@@ -19,13 +19,12 @@ CFLAGS  := -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -fopenmp $(SAN
 LDLIBS  := $(shell $(PKGCONF) --libs $(PKGS) 2>/dev/null) -Wl,-rpath,$(shell $(PKGCONF) --variable=libdir openblas) \
            -lm -lpthread
 GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
-CFLAGS  += -DQB_GIT_REV='"$(GIT_REV)"' -DQB_CFLAGS='"$(OPT) $(SAN)"'
 
 ENGINE_SRC  := $(sort $(wildcard engine/*.c))
 HARNESS_SRC := $(filter-out harness/main.c,$(sort $(wildcard harness/*.c)))
 TEST_SRC    := $(sort $(wildcard tests/test_*.c))
 ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
-HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/%.o)
+HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/%.o) $(BUILD)/build_info.o
 TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HEADERS     := $(wildcard engine/*.h harness/*.h tests/*.h)
 
@@ -35,6 +34,18 @@ all: $(BUILD)/qinsbench
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The commit and flags a binary reports (--version, the results' provenance) live in one generated file,
+# rewritten only when they change, so an incremental build never records a stale commit: with them as -D
+# flags, a binary built right after a commit still said the commit before it (no object was recompiled).
+$(BUILD)/build_info.c: FORCE
+	@mkdir -p $(BUILD)
+	@printf 'const char qb_git_rev[] = "%s";\nconst char qb_build_cflags[] = "%s";\n' '$(GIT_REV)' '$(OPT) $(SAN)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/build_info.o: $(BUILD)/build_info.c harness/build_info.h
+	$(CC) $(CFLAGS) -include harness/build_info.h -c $< -o $@
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/libqinsengine.a: $(ENGINE_OBJ)
 	@rm -f $@; ar rcs $@ $^

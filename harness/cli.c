@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "build_info.h"
 #include "commands.h"
 
 const qb_command qb_commands[] = {
@@ -39,7 +40,7 @@ int qb_main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("qinsbench %s\n", QB_GIT_REV);
+        printf("qinsbench %s\n", qb_git_rev);
         return 0;
     }
     for (const qb_command *c = qb_commands; c->name; c++)

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "build_info.h"
+
 /* The summary fields: SUMMARY_FIELDS in results_schema.h. */
 
 void h5r_row_init(SummaryRow *r, const char *model, const char *codec, const char *kv, int64_t cell_index) {
@@ -528,12 +530,14 @@ qb_status h5r_create_plan(const char *path, const H5Root *root, int cells_total,
     qb_status st = QB_OK;
     hid_t g = -1;
     if (!st) st = h5r_attr_i64(f, rs_name(RS_ROOT_SCHEMA_VERSION), H5R_SCHEMA_VERSION);
-    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_QINSBENCH_VERSION), "qinsbench " QB_GIT_REV);
-    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_GIT_COMMIT), QB_GIT_REV);
+    char version[96];
+    snprintf(version, sizeof version, "qinsbench %s", qb_git_rev);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_QINSBENCH_VERSION), version);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_GIT_COMMIT), qb_git_rev);
 #ifdef __VERSION__
     if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_COMPILER), "cc " __VERSION__);
 #endif
-    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_CFLAGS), QB_CFLAGS);
+    if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_CFLAGS), qb_build_cflags);
     if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_OPENBLAS_CONFIG), blas ? blas : "unknown");
     if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_HDF5_VERSION), buf);
     if (!st) st = h5r_attr_str(f, rs_name(RS_ROOT_CPU_MODEL), cpu);

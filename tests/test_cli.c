@@ -41,6 +41,31 @@ START_TEST(test_help_everywhere) {
 }
 END_TEST
 
+/* The first line of a command's output, or "" (git missing, or not a checkout). */
+static void first_line_of(const char *cmd, char *line, size_t cap) {
+    line[0] = 0;
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    if (!fgets(line, (int)cap, p)) line[0] = 0;
+    pclose(p);
+    line[strcspn(line, "\n")] = 0;
+}
+
+START_TEST(test_version_is_this_commit) {
+    /* --version (and every results file's git_commit) names the commit the binary was built from, with
+     * "-dirty" for a changed tree: an incremental build once kept the previous commit's id. */
+    char rev[64], dirty[16];
+    first_line_of("git rev-parse --short=12 HEAD 2>/dev/null", rev, sizeof rev);
+    if (!rev[0]) return; /* not a git checkout: nothing to compare with */
+    first_line_of("git diff --quiet HEAD 2>/dev/null || echo -dirty", dirty, sizeof dirty);
+    char want[128];
+    snprintf(want, sizeof want, "qinsbench %s%s", rev, dirty);
+    ck_assert_int_eq(run("--version"), 0);
+    out_text[strcspn(out_text, "\n")] = 0;
+    ck_assert_msg(!strcmp(out_text, want), "--version says '%s', the checkout is '%s'", out_text, want);
+}
+END_TEST
+
 START_TEST(test_unknown_command) {
     ck_assert_int_eq(run("frobnicate"), 2);
     ck_assert(strstr(err_text, "unknown command") != NULL);
@@ -187,6 +212,7 @@ Suite *cli_suite(void) {
     while (qb_commands[n_cmds].name) n_cmds++;
     tcase_add_loop_test(tc, test_help_everywhere, 0, n_cmds);
     tcase_add_test(tc, test_unknown_command);
+    tcase_add_test(tc, test_version_is_this_commit);
     tcase_add_test(tc, test_logits_bad_input);
     tcase_add_test(tc, test_logits_matches_reference);
     tcase_add_test(tc, test_generate_matches_reference);
