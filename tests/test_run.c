@@ -14,8 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "build_info.h"
+#include "codec.h"
 #include "expconfig.h"
 #include "h5_results.h"
+#include "results_schema.h"
+#include "runtime_env.h"
 
 static char dir[256];
 static const char *bin(void) { return getenv("QB_BIN") ? getenv("QB_BIN") : "build/qinsbench"; }
@@ -454,6 +458,33 @@ START_TEST(schema_names_every_dataset) {
 }
 END_TEST
 
+/* The results name the build that wrote them (not an earlier incremental build's commit) and the BLAS
+ * kernels it ran: never OpenBLAS's generic Prescott fallback on a CPU with AVX2 or AVX-512. */
+START_TEST(provenance_names_this_build) {
+    hid_t f;
+    ck_assert_msg(h5r_open(base, &f) == QB_OK, "%s", qb_last_error());
+    char *commit = NULL, *blas = NULL;
+    ck_assert(h5r_read_attr_str(f, "/", rs_name(RS_ROOT_GIT_COMMIT), &commit) == QB_OK);
+    ck_assert_str_eq(commit, qb_git_rev);
+    ck_assert(h5r_read_attr_str(f, "/", rs_name(RS_ROOT_OPENBLAS_CONFIG), &blas) == QB_OK);
+    if (codec_simd_level() >= 1)
+        ck_assert_msg(strstr(blas, "Prescott") == NULL, "OpenBLAS ran its generic kernels: %s", blas);
+    free(commit);
+    free(blas);
+    H5Fclose(f);
+}
+END_TEST
+
+START_TEST(blas_coretype_fix_table) {
+    ck_assert_str_eq(qb_blas_coretype_fix("Prescott", 2), "SkylakeX");
+    ck_assert_str_eq(qb_blas_coretype_fix("Prescott", 1), "Haswell");
+    ck_assert_ptr_null(qb_blas_coretype_fix("Prescott", 0));
+    ck_assert_ptr_null(qb_blas_coretype_fix("SkylakeX", 2)); /* OpenBLAS's own choice is kept */
+    ck_assert_ptr_null(qb_blas_coretype_fix("Haswell", 2));
+    ck_assert_ptr_null(qb_blas_coretype_fix(NULL, 2));
+}
+END_TEST
+
 /* The config holds each codec and KV mode parsed, beside the entry as written (the results' label). */
 START_TEST(config_holds_parsed_specs) {
     ExpConfig c;
@@ -483,6 +514,8 @@ static Suite *run_suite(void) {
     tcase_add_test(tc, corpus_as_lines);
     tcase_add_test(tc, errors_name_the_culprit);
     tcase_add_test(tc, schema_names_every_dataset);
+    tcase_add_test(tc, provenance_names_this_build);
+    tcase_add_test(tc, blas_coretype_fix_table);
     tcase_add_test(tc, config_holds_parsed_specs);
     suite_add_tcase(s, tc);
     return s;
