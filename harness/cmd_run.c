@@ -653,8 +653,11 @@ int cmd_run(int argc, char **argv) {
         struct rusage ru;
         shared->seconds = NAN;
         if (ea.n_cells && run_child(child_estimate, &ea, shared, &ru, NULL) == 0 && !isnan(shared->seconds))
-            fprintf(stderr, "qinsbench run: %s: %d cell(s), estimated at most %.0f s (%.1f h) from a short probe "
-                    "(less when codecs match the reference longer: teacher forcing starts at the first divergence)\n",
+            /* Not a bound either way: the probe times the reference only. On the toy it said 69 s for a
+             * 134 s run (codecs slower than fp32, conversion at load, statistics and writing per cell). */
+            fprintf(stderr, "qinsbench run: %s: %d cell(s), estimated %.0f s (%.1f h) from a short probe of the "
+                    "reference: more when codecs compute slower than it, less when they match it longer "
+                    "(teacher forcing starts at the first divergence)\n",
                     cfg.models[mi].label, ea.n_cells, shared->seconds, shared->seconds / 3600);
     }
     double t0 = qb_now(), cells_secs = 0;

@@ -541,9 +541,11 @@ qb_status work_estimate(const Workload *w, int n_cells, double *seconds) {
         speed = w->cfg->speed_repeats * ((b - a) + (qb_now() - b) * w->cfg->speed_decode_tokens);
     }
     engine_close(&e);
-    /* the reference: greedy once and the windows; each cell: greedy and teacher forcing, windows, speed.
-     * Teacher forcing is counted as a whole greedy pass, its cost when every prompt diverges at once:
-     * pass_forced skips the steps before each prompt's first divergence, which the probe cannot know. */
+    /* the reference: greedy once and the windows; each cell: greedy and teacher forcing, windows, speed,
+     * all at the reference's speed. Teacher forcing is counted as a whole greedy pass, its cost when every
+     * prompt diverges at once: pass_forced skips the steps before each prompt's first divergence, which
+     * the probe cannot know. What a cell costs beyond the reference (a slower codec, conversion at load,
+     * statistics, writing) is not counted: on the toy (configs/austen.json) 69 s estimated, 134 s run. */
     *seconds = (load + greedy + ppl) + n_cells * (load + 2 * greedy + ppl + speed);
     return st;
 }
