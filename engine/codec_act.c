@@ -22,6 +22,7 @@
 #include "codec_act.h"
 #include "codec.h"
 #include "codec_blocks.h"
+#include "kernels.h"
 #include "util.h"
 
 #include <math.h>
@@ -451,6 +452,8 @@ TBF16 static float dot_bf16_avx512(const uint16_t *w, const uint16_t *x, int64_t
     __m512 c[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t i = 0;
     for (; i + 64 <= n; i += 64) {
+        _mm_prefetch((const char *)(w + i) + CODEC_PF_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + i) + CODEC_PF_AHEAD + 64, _MM_HINT_T0);
         c[0] = _mm512_dpbf16_ps(c[0], (__m512bh)_mm512_loadu_si512(w + i), (__m512bh)_mm512_loadu_si512(x + i));
         c[1] = _mm512_dpbf16_ps(c[1], (__m512bh)_mm512_loadu_si512(w + i + 32),
                                 (__m512bh)_mm512_loadu_si512(x + i + 32));

@@ -15,6 +15,22 @@
 
 #include "codec.h"
 
+/* Software prefetch distance of the streaming decode kernels (T = 1), in bytes ahead of the weights being
+ * read. A one-row kernel that decodes each weight (q8_0, q4_0, qins, qins8, int8) consumes bytes slower than
+ * fp32, and the hardware prefetcher then runs too few lines ahead to cover DRAM latency: memory and decode
+ * took turns instead of overlapping. Measured on this machine (Intel family 6 model 207, one thread,
+ * bench_kernels --quick, gate_up 16384×3072, GB/s of weights with no prefetch → 2048 → 4096 → 8192 B
+ * ahead): q8_0 6.8–7.0 → 11.4–12.3 → 12.6–13.4 → 12.4–12.6; qins 6.5–6.7 → 11.4–12.0 → 12.3–12.4 →
+ * 12.2; int8 7.5–8.2 → 12.4–12.8 → 12.2–12.8 → 13.0–13.1; q4_0 5.8–6.1 → 7.6–8.3 → 7.8–8.8 → 8.0–8.3
+ * (q4_0 and qins8 are then bound by their decode). The read probe gives ~16 GB/s per thread. Through
+ * `qinsbench bench -p 0 -n 32` (8 layers of Phi-3.5-mini, tg32 tok/s on one thread, two interleaved rounds
+ * without → with): q8_0 6.25/6.40 → 9.05/9.90, qins 3.34/3.45 → 5.81/5.64, act=bf16's one-row kernel
+ * (codec_act.c) 4.93/4.74 → 6.51/6.43. Prefetches never fault, so running past a tensor's end is harmless.
+ * Override with -DCODEC_PF_AHEAD=N to sweep. */
+#ifndef CODEC_PF_AHEAD
+#define CODEC_PF_AHEAD 4096
+#endif
+
 #define CODEC_DOT_ROWS 4
 typedef void (*codec_vec_dot4_fn)(const uint8_t *rows, size_t stride, const float *row_scales, const float *x,
                                   int64_t n, float *out);

@@ -16,6 +16,8 @@
 
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
+#define PREFETCH_AHEAD(p) _mm_prefetch((const char *)(p) + CODEC_PF_AHEAD, _MM_HINT_T0)
+
 /* Mask of the first k (< 16) lanes. */
 T512 static inline __mmask16 tailmask(int64_t k) {
     return (__mmask16)((1u << k) - 1u);
@@ -106,6 +108,7 @@ T512 static float dot_qins(const void *row, float rs, const float *x, int64_t n)
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        PREFETCH_AHEAD(p + i);
         a0 = qins_term(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + i))), _mm512_loadu_ps(x + i), a0);
         a1 = qins_term(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + i + 16))),
                        _mm512_loadu_ps(x + i + 16), a1);
@@ -129,6 +132,7 @@ T512 static float dot_qins8(const void *row, float rs, const float *x, int64_t n
     int64_t i = 0;
     __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
     for (; i + 64 <= n; i += 64) {
+        PREFETCH_AHEAD(p + i);
         a0 = qins8_term(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + i))), _mm512_loadu_ps(x + i), a0);
         a1 = qins8_term(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + i + 16))), _mm512_loadu_ps(x + i + 16),
                         a1);
@@ -184,6 +188,7 @@ T512 static float dot_int8(const void *row, float rs, const float *x, int64_t n)
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 64 <= n; i += 64) {
+        PREFETCH_AHEAD(q + i);
         a0 = _mm512_fmadd_ps(i8x16(_mm_loadu_si128((const __m128i *)(q + i))), _mm512_loadu_ps(x + i), a0);
         a1 = _mm512_fmadd_ps(i8x16(_mm_loadu_si128((const __m128i *)(q + i + 16))), _mm512_loadu_ps(x + i + 16), a1);
         a2 = _mm512_fmadd_ps(i8x16(_mm_loadu_si128((const __m128i *)(q + i + 32))), _mm512_loadu_ps(x + i + 32), a2);
@@ -204,6 +209,8 @@ T512 static float dot_q8_0(const void *row, float rs, const float *x, int64_t n)
     int64_t nb = n / 32, k = 0;
     for (; k + 2 <= nb; k += 2) {
         const uint8_t *b0 = b + k * 34, *b1 = b0 + 34;
+        PREFETCH_AHEAD(b0);
+        PREFETCH_AHEAD(b0 + 64);
         uint16_t h0, h1;
         memcpy(&h0, b0, 2);
         memcpy(&h1, b1, 2);
@@ -238,6 +245,7 @@ T512 static float dot_q4_0(const void *row, float rs, const float *x, int64_t n)
     int64_t nb = n / 32;
     for (int64_t k = 0; k < nb; k++) {
         const uint8_t *b0 = b + k * 18;
+        PREFETCH_AHEAD(b0);
         uint16_t h0;
         memcpy(&h0, b0, 2);
         const float *x0 = x + k * 32;
