@@ -28,3 +28,12 @@ bench-act-q8: $(BUILD)/bench/bench_act_q8
 $(BUILD)/bench/bench_act_q8: bench/bench_act_q8.c $(BUILD)/libqinsengine.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
+
+## make bench-peak  this core's ceilings: f32 FMA and vdpbf16ps register-only loops, the small-batch kernel in L2 (stdout)
+.PHONY: bench-peak
+bench-peak: $(BUILD)/bench/bench_peak
+	$(BUILD)/bench/bench_peak
+
+$(BUILD)/bench/bench_peak: bench/bench_peak.c $(BUILD)/libqinsengine.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
