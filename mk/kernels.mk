@@ -7,27 +7,27 @@ bench-kernels: $(BUILD)/bench/bench_kernels
 	@mkdir -p results
 	$(BUILD)/bench/bench_kernels results/bench-kernels.csv
 
-$(BUILD)/bench/bench_kernels: bench/bench_kernels.c $(BUILD)/libqinsengine.a $(HEADERS)
+$(BUILD)/bench/bench_kernels: bench/bench_kernels.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
 
 ## make bench-gemm-small  the small-batch product (batched decode) vs single-threaded sgemm, T = 2…128 (stdout)
 .PHONY: bench-gemm-small
 bench-gemm-small: $(BUILD)/bench/bench_gemm_small
 	$(BUILD)/bench/bench_gemm_small
 
-$(BUILD)/bench/bench_gemm_small: bench/bench_gemm_small.c $(BUILD)/libqinsengine.a $(HEADERS)
+$(BUILD)/bench/bench_gemm_small: bench/bench_gemm_small.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
 
 ## make bench-act-q8  act=q8 products (q8_0, q4_0) vs the same codec with f32 activations, T = 1 and 128 (stdout)
 .PHONY: bench-act-q8
 bench-act-q8: $(BUILD)/bench/bench_act_q8
 	OMP_WAIT_POLICY=passive $(BUILD)/bench/bench_act_q8
 
-$(BUILD)/bench/bench_act_q8: bench/bench_act_q8.c $(BUILD)/libqinsengine.a $(HEADERS)
+$(BUILD)/bench/bench_act_q8: bench/bench_act_q8.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
 
 ## make bench-peak  this core's ceilings: f32 FMA and vdpbf16ps register-only loops, the small-batch kernel in L2 (stdout)
 .PHONY: bench-peak
