@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attention.h"
 #include "checkpoint.h"
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -283,6 +284,13 @@ void model_free(Model *m) {
 static size_t kv_elem_bytes_k(kv_mode kv) { return kv == KV_F32 ? 4 : 2; }
 static size_t kv_elem_bytes_v(kv_mode kv) { return kv == KV_F32 ? 4 : 2; /* qins-v: uint8 + int8 sign */ }
 
+/* Attention scratch per thread, in floats: ATTN_ROWS rows of scores indexed by position (ctx each), their
+ * mix accumulators (hd each), and 16 positions of keys or values converted to f32 (16·hd) when the cache is
+ * not f32 (see attention()). */
+static uint64_t att_scratch_floats(int ctx, int hd) {
+    return (uint64_t)ATTN_ROWS * ((uint64_t)ctx + (uint64_t)hd) + 16 * (uint64_t)hd;
+}
+
 /* Floats per row of each activation buffer, in BatchScratch's order. */
 static void act_row_floats(const Config *c, size_t out[9]) {
     size_t hd = (size_t)c->head_dim;
@@ -297,7 +305,7 @@ uint64_t batch_scratch_bytes(const Config *c, int threads, int ctx, int rows) {
     act_row_floats(c, per);
     uint64_t row = 2 * sizeof(int);
     for (int i = 0; i < 9; i++) row += per[i] * sizeof(float);
-    uint64_t att = (uint64_t)threads * ((uint64_t)ctx + 2 * (uint64_t)c->head_dim) * sizeof(float);
+    uint64_t att = (uint64_t)threads * att_scratch_floats(ctx, c->head_dim) * sizeof(float);
     return (uint64_t)rows * row + att;
 }
 
@@ -307,8 +315,7 @@ static qb_status ensure_cap(BatchScratch *a, const Model *m, int n) {
     if (m->threads > a->att_threads || m->ctx > a->att_ctx) {
         free(a->att);
         a->att_threads = a->att_ctx = 0;
-        /* per thread: one row of attention scores, and two head vectors of scratch */
-        a->att = qb_calloc((size_t)m->threads, ((size_t)m->ctx + 2 * (size_t)c->head_dim) * sizeof(float),
+        a->att = qb_calloc((size_t)m->threads, (size_t)att_scratch_floats(m->ctx, c->head_dim) * sizeof(float),
                            "attention scratch");
         if (!a->att) return QB_ERR_NOMEM;
         a->att_threads = m->threads;
@@ -456,36 +463,33 @@ static void kv_store(const Model *m, RunState *s, int layer, int pos, const floa
     }
 }
 
-/* Reads back one head's key or value vector at (layer, pos, kv head) as f32. */
-static inline const float *kv_key(const Model *m, const RunState *s, int layer, int pos, int kvh, float *tmp) {
+/* Converts one head's key or value vector at (layer, pos, kv head) of an f16 or qins-v cache to f32 in out
+ * (an f32 cache is read in place by attention()). */
+static void kv_key_to_f32(float *out, const Model *m, const RunState *s, int layer, int pos, int kvh) {
     const Config *c = &m->config;
     const int hd = c->head_dim;
     size_t off = ((size_t)layer * (size_t)s->ctx + (size_t)pos) * ((size_t)c->n_kv_heads * hd) + (size_t)kvh * hd;
-    if (m->kv == KV_F32) return (const float *)s->key_cache + off;
-    const uint16_t *kc = (const uint16_t *)s->key_cache + off;
-    for (int i = 0; i < hd; i++) tmp[i] = qb_f16_to_f32(kc[i]);
-    return tmp;
+    const uint16_t *kc = (const uint16_t *)s->key_cache + off; /* f16 in both modes */
+    for (int i = 0; i < hd; i++) out[i] = qb_f16_to_f32(kc[i]);
 }
 
-static inline const float *kv_value(const Model *m, const RunState *s, int layer, int pos, int kvh, float *tmp) {
+static void kv_value_to_f32(float *out, const Model *m, const RunState *s, int layer, int pos, int kvh) {
     const Config *c = &m->config;
     const int hd = c->head_dim;
     size_t tok = (size_t)layer * (size_t)s->ctx + (size_t)pos;
     size_t off = tok * ((size_t)c->n_kv_heads * hd) + (size_t)kvh * hd;
-    if (m->kv == KV_F32) return (const float *)s->value_cache + off;
     if (m->kv == KV_F16) {
         const uint16_t *vc = (const uint16_t *)s->value_cache + off;
-        for (int i = 0; i < hd; i++) tmp[i] = qb_f16_to_f32(vc[i]);
-        return tmp;
+        for (int i = 0; i < hd; i++) out[i] = qb_f16_to_f32(vc[i]);
+        return;
     }
     const uint8_t *vc = (const uint8_t *)s->value_cache + 2 * off;
     float scale = s->value_scale[tok * (size_t)c->n_kv_heads + (size_t)kvh];
     for (int i = 0; i < hd; i++) {
         /* decode exactly as the weight codec does: sign · scale / stored */
         float mag = scale / (float)vc[2 * i];
-        tmp[i] = (int8_t)vc[2 * i + 1] < 0 ? -mag : mag;
+        out[i] = (int8_t)vc[2 * i + 1] < 0 ? -mag : mag;
     }
-    return tmp;
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -538,53 +542,128 @@ static void swiglu(float *out, const float *gate_up, int T, int NI) {
     }
 }
 
+/* What the attention of one forward shares: the cache layer and head size, and the kernels. */
+typedef struct {
+    const Model *m;
+    int layer, hd;
+    size_t kvd; /* floats per position of a cache layer: n_kv_heads · hd */
+    float scale;
+    attn_scores_fn scores;
+    attn_mix_fn mix;
+    float *tmp; /* 16 · hd floats: converted positions of an f16 or qins-v cache */
+} AttnCtx;
+
+/* Scores of R rows' queries (q, stride qs) against positions ja…jb of KV head kvh of sequence s, into
+ * sc[r·ss + j] (indexed by position). An f32 cache is read in place, others 16 converted positions at a
+ * time (the same bits: attention.h). */
+static void scores_range(const AttnCtx *x, const RunState *s, int kvh, const float *q, size_t qs, int R, int ja,
+                         int jb, float *sc, size_t ss) {
+    if (ja > jb) return;
+    const int hd = x->hd;
+    if (x->m->kv == KV_F32) {
+        const float *k = (const float *)s->key_cache + ((size_t)x->layer * (size_t)s->ctx + (size_t)ja) * x->kvd;
+        x->scores(sc + ja, ss, q, qs, R, k + (size_t)kvh * hd, x->kvd, jb - ja + 1, hd, x->scale);
+        return;
+    }
+    for (int j0 = ja; j0 <= jb; j0 += 16) {
+        int nj = jb - j0 + 1 < 16 ? jb - j0 + 1 : 16;
+        for (int j = 0; j < nj; j++) kv_key_to_f32(x->tmp + (size_t)j * hd, x->m, s, x->layer, j0 + j, kvh);
+        x->scores(sc + j0, ss, q, qs, R, x->tmp, (size_t)hd, nj, hd, x->scale);
+    }
+}
+
+/* acc_r += Σ_j p_r[j] · v_j over positions ja…jb in order (p indexed by position, like scores_range). */
+static void mix_range(const AttnCtx *x, const RunState *s, int kvh, const float *p, size_t ps, int R, int ja, int jb,
+                      float *acc) {
+    if (ja > jb) return;
+    const int hd = x->hd;
+    if (x->m->kv == KV_F32) {
+        const float *v = (const float *)s->value_cache + ((size_t)x->layer * (size_t)s->ctx + (size_t)ja) * x->kvd;
+        x->mix(acc, (size_t)hd, p + ja, ps, R, v + (size_t)kvh * hd, x->kvd, jb - ja + 1, hd);
+        return;
+    }
+    for (int j0 = ja; j0 <= jb; j0 += 16) {
+        int nj = jb - j0 + 1 < 16 ? jb - j0 + 1 : 16;
+        for (int j = 0; j < nj; j++) kv_value_to_f32(x->tmp + (size_t)j * hd, x->m, s, x->layer, j0 + j, kvh);
+        x->mix(acc, (size_t)hd, p + j0, ps, R, x->tmp, (size_t)hd, nj, hd);
+    }
+}
+
+/* Head h of R ≤ ATTN_ROWS rows t0… of one sequence at consecutive positions pos0…: out[r] = softmax(scores)·V.
+ * Row r attends to positions lo_r…pos0 + r; the positions all rows attend to (lo_{R−1}…pos0) are computed
+ * for the R rows together, each row's others on its own, its mix in increasing position order throughout. */
+static void attend_rows(const AttnCtx *x, BatchScratch *a, const RunState *s, int t0, int R, int h, float *scores,
+                        float *acc) {
+    const Config *c = &x->m->config;
+    const int hd = x->hd, H = c->n_heads, kvh = h / (H / c->n_kv_heads), window = c->sliding_window;
+    const int qkv_dim = (H + 2 * c->n_kv_heads) * hd, pos0 = a->row_pos[t0];
+    const size_t ss = (size_t)a->att_ctx;
+    const float *q = a->qkv + (size_t)t0 * qkv_dim + (size_t)h * hd;
+    int lo[ATTN_ROWS];
+    for (int r = 0; r < R; r++) /* transformers' sliding-window mask keeps keys j with pos − j < window */
+        lo[r] = (window > 0 && pos0 + r - window + 1 > 0) ? pos0 + r - window + 1 : 0;
+    /* the shared positions ca…cb; with a window shorter than the run there are none (ca = cb + 1) */
+    const int cb = pos0, ca = lo[R - 1] <= cb ? lo[R - 1] : cb + 1;
+    scores_range(x, s, kvh, q, (size_t)qkv_dim, R, ca, cb, scores, ss);
+    for (int r = 0; r < R; r++) {
+        float *sr = scores + (size_t)r * ss;
+        const float *qr = q + (size_t)r * qkv_dim;
+        int hi = pos0 + r;
+        scores_range(x, s, kvh, qr, 0, 1, lo[r], (ca < hi + 1 ? ca : hi + 1) - 1, sr, ss);
+        scores_range(x, s, kvh, qr, 0, 1, (cb + 1 > lo[r] ? cb + 1 : lo[r]), hi, sr, ss);
+        float maxv = -INFINITY;
+        for (int j = lo[r]; j <= hi; j++) maxv = sr[j] > maxv ? sr[j] : maxv;
+        float sum = 0.0f;
+        for (int j = lo[r]; j <= hi; j++) {
+            sr[j] = expf(sr[j] - maxv);
+            sum += sr[j];
+        }
+        float inv = 1.0f / sum;
+        for (int j = lo[r]; j <= hi; j++) sr[j] *= inv;
+        for (int i = 0; i < hd; i++) acc[(size_t)r * hd + (size_t)i] = 0.0f;
+        /* the positions before the shared ones */
+        mix_range(x, s, kvh, sr, ss, 1, lo[r], (ca < hi + 1 ? ca : hi + 1) - 1, acc + (size_t)r * hd);
+    }
+    mix_range(x, s, kvh, scores, ss, R, ca, cb, acc);
+    for (int r = 0; r < R; r++) {
+        int hi = pos0 + r;
+        mix_range(x, s, kvh, scores + (size_t)r * ss, ss, 1, (cb + 1 > lo[r] ? cb + 1 : lo[r]), hi, acc + (size_t)r * hd);
+        memcpy(a->att_out + (size_t)(t0 + r) * H * hd + (size_t)h * hd, acc + (size_t)r * hd, (size_t)hd * sizeof(float));
+    }
+}
+
 /* Causal attention for every row of the forward (row t: sequence row_seq[t] at position row_pos[t]),
- * reading keys and values from that sequence's cache. Each (row, head) pair is computed by one thread in a
- * fixed order: results depend neither on scheduling nor on the other rows. */
+ * reading keys and values from that sequence's cache. Work items are (head, window of ATTN_ROWS rows);
+ * within a window, each run of rows of one sequence at consecutive positions (a prefill) goes to the kernels
+ * together. Every (row, head) result depends only on that row (attention.h), never on the schedule or the
+ * other rows. */
 static void attention(const Model *m, RunState *const *seqs, BatchScratch *a, int layer, int rows) {
     const Config *c = &m->config;
-    const int hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads, group = H / KV;
-    const int qkv_dim = (H + 2 * KV) * hd;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const int window = c->sliding_window;
+    const int hd = c->head_dim, H = c->n_heads;
+    const int windows = (rows + ATTN_ROWS - 1) / ATTN_ROWS;
+    AttnCtx base = {.m = m, .layer = layer, .hd = hd, .kvd = (size_t)c->n_kv_heads * (size_t)hd,
+                    .scale = 1.0f / sqrtf((float)hd), .scores = attn_scores_for(hd), .mix = attn_mix_for(hd)};
 #pragma omp parallel num_threads(m->threads)
     {
-        float *scores = a->att + (size_t)omp_get_thread_num() * ((size_t)a->att_ctx + 2 * (size_t)hd);
-        float *tmp = scores + a->att_ctx, *acc = tmp + hd;
-        /* Round-robin, not contiguous chunks: row t of a causal prefill reads t + 1 keys, so contiguous
-         * halves gave the second thread ~3/4 of the work. */
+        float *scores = a->att + (size_t)omp_get_thread_num() * att_scratch_floats(a->att_ctx, hd);
+        float *acc = scores + (size_t)ATTN_ROWS * (size_t)a->att_ctx;
+        AttnCtx x = base;
+        x.tmp = acc + (size_t)ATTN_ROWS * (size_t)hd;
+        /* Head by head, so that the rows of a prefill reuse one head's keys and values from L2 (at 512
+         * positions of Phi-3.5-mini, 192 KB each) instead of sweeping the whole cache once per row. Windows
+         * round-robin within a head, not in contiguous chunks: row t of a causal prefill reads t + 1 keys, so
+         * contiguous halves gave the second thread ~3/4 of the work. */
 #pragma omp for schedule(static, 1)
-        for (int64_t th = 0; th < (int64_t)rows * H; th++) {
-            int t = (int)(th / H), h = (int)(th % H), kvh = h / group;
-            const RunState *s = seqs[a->row_seq[t]];
-            int pos = a->row_pos[t];
-            /* transformers' sliding-window mask keeps keys j with pos − j < window */
-            int lo = (window > 0 && pos - window + 1 > 0) ? pos - window + 1 : 0;
-            const float *q = a->qkv + (size_t)t * qkv_dim + (size_t)h * hd;
-            float maxv = -INFINITY;
-            for (int j = lo; j <= pos; j++) {
-                const float *k = kv_key(m, s, layer, j, kvh, tmp);
-                float dot = 0.0f;
-                /* a vector reduction: a fixed order for a given build, so still deterministic */
-#pragma omp simd reduction(+ : dot)
-                for (int i = 0; i < hd; i++) dot += q[i] * k[i];
-                scores[j] = dot * scale;
-                if (scores[j] > maxv) maxv = scores[j];
+        for (int64_t item = 0; item < (int64_t)windows * H; item++) {
+            int h = (int)(item / windows), w = (int)(item % windows);
+            int end = (w + 1) * ATTN_ROWS < rows ? (w + 1) * ATTN_ROWS : rows;
+            for (int t0 = w * ATTN_ROWS, R; t0 < end; t0 += R) {
+                for (R = 1; t0 + R < end && a->row_seq[t0 + R] == a->row_seq[t0] &&
+                            a->row_pos[t0 + R] == a->row_pos[t0] + R;
+                     R++) {
+                }
+                attend_rows(&x, a, seqs[a->row_seq[t0]], t0, R, h, scores, acc);
             }
-            float sum = 0.0f;
-            for (int j = lo; j <= pos; j++) {
-                scores[j] = expf(scores[j] - maxv);
-                sum += scores[j];
-            }
-            float inv = 1.0f / sum;
-            for (int i = 0; i < hd; i++) acc[i] = 0.0f;
-            for (int j = lo; j <= pos; j++) {
-                const float *v = kv_value(m, s, layer, j, kvh, tmp);
-                float p = scores[j] * inv;
-#pragma omp simd
-                for (int i = 0; i < hd; i++) acc[i] += p * v[i];
-            }
-            memcpy(a->att_out + (size_t)t * H * hd + (size_t)h * hd, acc, (size_t)hd * sizeof(float));
         }
     }
 }

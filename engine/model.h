@@ -70,7 +70,7 @@ typedef struct {
     float *cos, *sin;   /* [cap, rotary_dim/2] */
     int *row_seq;       /* [cap] which sequence of the forward each row belongs to */
     int *row_pos;       /* [cap] its position in that sequence */
-    float *att;         /* [att_threads, att_ctx + 2·hd] attention scores and head scratch per thread */
+    float *att;         /* per thread: attention scores, accumulators and converted positions (model.c) */
     int att_threads, att_ctx;
 } BatchScratch;
 

@@ -111,6 +111,65 @@ START_TEST(test_prefill_equals_decode) {
 }
 END_TEST
 
+/* Prefill hands runs of up to ATTN_ROWS rows to the attention kernels together, splitting each row's
+ * positions into those all rows of the run attend to and its own (attend_rows in model.c). A row's result
+ * must not depend on that: one prefill of 23 tokens equals, bit for bit, the same tokens prefilled in
+ * pieces that put the rows in other runs (2+3+5+6+7 and 3+4+4+4+4+4; pieces of ≥ 2 rows, whose products
+ * have the same bits for any row count: kernels.h), for sliding windows shorter than, equal to and longer
+ * than a run (the split's edge cases), every KV mode (f16 and qins-v convert 16 positions at a time) and
+ * one or two threads, on the GQA fixture. And the window must act: rows closer to the start than the
+ * window see what they see without one, later rows do not. */
+START_TEST(test_prefill_blocks_bitwise) {
+    const char *dir = "tests/fixtures/phi3-tiny-gqa";
+    static const int windows[] = {1, 2, 3, 4, 5, 0};
+    enum { N = 23 };
+    for (int kv = 0; kv < KV_MODE_COUNT; kv++)
+        for (int threads = 1; threads <= 2; threads++) {
+            ModelOptions o = {.codec = "fp32", .kv = kv_mode_name((kv_mode)kv), .threads = threads};
+            Model m;
+            RunState s;
+            ck_assert_msg(model_load(dir, &o, &m) == QB_OK, "%s", qb_last_error());
+            ck_assert(runstate_build(&s, &m) == QB_OK);
+            const int V = m.config.vocab;
+            int ids[N];
+            for (int i = 0; i < N; i++) ids[i] = (i * 101 + 3) % V;
+            float *a = malloc((size_t)N * V * sizeof(float)), *b = malloc((size_t)N * V * sizeof(float));
+            float *none = malloc((size_t)N * V * sizeof(float));
+            for (size_t wi = 0; wi < sizeof windows / sizeof windows[0]; wi++) {
+                int w = windows[wi];
+                m.config.sliding_window = w;
+                runstate_reset(&s);
+                ck_assert(model_forward(&m, &s, ids, N, a, 1, NULL) == QB_OK);
+                static const int pieces[2][7] = {{2, 3, 5, 6, 7}, {3, 4, 4, 4, 4, 4}};
+                for (int pi = 0; pi < 2; pi++) {
+                    runstate_reset(&s);
+                    for (int k = 0, t = 0; t < N; t += pieces[pi][k++])
+                        ck_assert(model_forward(&m, &s, ids + t, pieces[pi][k], b + (size_t)t * V, 1, NULL) == QB_OK);
+                    for (int t = 0; t < N; t++)
+                        ck_assert_msg(memcmp(a + (size_t)t * V, b + (size_t)t * V, sizeof(float) * (size_t)V) == 0,
+                                      "kv %s, %d threads, window %d: row %d differs when prefilled in pieces %d",
+                                      kv_mode_name((kv_mode)kv), threads, w, t, pi);
+                }
+                if (w == 0) memcpy(none, a, (size_t)N * V * sizeof(float));
+            }
+            for (size_t wi = 0; wi + 1 < sizeof windows / sizeof windows[0]; wi++) {
+                int w = windows[wi];
+                m.config.sliding_window = w;
+                runstate_reset(&s);
+                ck_assert(model_forward(&m, &s, ids, N, a, 1, NULL) == QB_OK);
+                for (int t = 0; t < N; t++) {
+                    int same = memcmp(a + (size_t)t * V, none + (size_t)t * V, sizeof(float) * (size_t)V) == 0;
+                    ck_assert_msg(same == (t < w), "kv %s, window %d: row %d %s the unwindowed logits",
+                                  kv_mode_name((kv_mode)kv), w, t, same ? "equals" : "differs from");
+                }
+            }
+            free(a), free(b), free(none);
+            runstate_free(&s);
+            model_free(&m);
+        }
+}
+END_TEST
+
 /* Bytes computed from shapes alone (how the report sizes Phi-3.5-mini) equal the bytes a load allocates,
  * for every codec and for a spec that codes every group. */
 static const char *byte_specs[] = {"fp32", "bf16", "f16", "qins", "qins:scale=tensor", "qins8", "qins-compute",
@@ -274,6 +333,7 @@ Suite *engine_suite(void) {
     tcase_add_loop_test(tc, test_reference_two_threads, 0, N_MODELS);
     tcase_add_test(tc, test_determinism);
     tcase_add_test(tc, test_prefill_equals_decode);
+    tcase_add_test(tc, test_prefill_blocks_bitwise);
     tcase_add_loop_test(tc, test_bytes_for_config, 0, (int)(sizeof byte_specs / sizeof byte_specs[0]));
     suite_add_tcase(s, tc);
     TCase *bad = tcase_create("bad input");

@@ -1,7 +1,8 @@
 /* test_kernels.c — the multi-row fast kernels (kernels.h), table-driven over every codec that has one and
  * every SIMD level this CPU has: each of the 4 outputs against decode-then-dot in double within TOL_DOT of
  * Σ|w·x| (the same tolerance as the one-row kernels), against the codec's scalar vec_dot_ref, and
- * independent of its neighbours (a row gives the same bits whichever rows share its call). */
+ * independent of its neighbours (a row gives the same bits whichever rows share its call). Also the
+ * attention kernels (attention.h): equal to their _ref bit for bit, whole or in pieces. */
 #include <check.h>
 #include "check_main.h"
 #include <math.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "codec.h"
 #include "kernels.h"
 
@@ -17,6 +19,12 @@
 /* The small-batch product (codec_gemm_small_fn) against the exact (double) sum, relative to Σ|w_i·x_i|:
  * both it and its scalar _ref are f32 sums (16 lanes vs one sequential sum), within a few ulps × √n. */
 #define TOL_GEMM 1e-5
+/* The attention kernels against their _ref: none. The _ref defines the order of every addition and the
+ * kernels perform the same operations (attention.h), so any difference is a bug. */
+#define TOL_ATTN 0.0f
+/* The _ref scores against the exact (double) dot × scale, relative to Σ|q_i·k_i|·scale: an f32 sum of 16
+ * lanes and a pairwise tree, a few ulps. */
+#define TOL_ATTN_EXACT 1e-6
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 static float rng_f(void) {
@@ -271,6 +279,99 @@ START_TEST(test_bf16_matvec_long_rows) {
 }
 END_TEST
 
+/* The attention kernels at every SIMD level this CPU has, over head sizes with and without an AVX-512 kernel
+ * (multiples of 16 or not, above 128 = more than one register block), 1 to ATTN_ROWS rows, position counts
+ * around the key groups (16, 8 and 4 per group for 1, 2 and 4 rows), and strides that are not the head size
+ * (keys of one head inside a cache row of several heads):
+ * - scores and mix equal to attn_scores_ref / attn_mix_ref within TOL_ATTN (bit for bit);
+ * - the _ref scores within TOL_ATTN_EXACT of the exact dot;
+ * - a row's scores and mix the same whichever rows share the call (each row alone gives the same bits), and
+ *   a score the same when its keys are passed in another grouping (from position 3 on; 16 at a time, as
+ *   model.c passes converted f16 caches); the mix the same when done in pieces of 16 positions. */
+START_TEST(test_attention_kernels_against_ref) {
+    static const int hds[] = {8, 16, 24, 96, 128, 144, 256};
+    static const int ns[] = {1, 3, 5, 15, 16, 17, 33, 100};
+    int top = codec_set_simd(99), fast = 0, cases = 0;
+    for (int level = 0; level <= top; level++) {
+        codec_set_simd(level);
+        for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+                for (int R = 1; R <= ATTN_ROWS; R++) {
+                    int hd = hds[hi], n = ns[ni];
+                    attn_scores_fn sf = attn_scores_for(hd);
+                    attn_mix_fn mf = attn_mix_for(hd);
+                    fast += sf != attn_scores_ref, cases++;
+                    size_t ks = (size_t)hd * 3 + 16, qs = (size_t)hd + 5; /* three heads per position, padding */
+                    size_t ss = (size_t)n + 7, as = (size_t)hd + 3, nss = (size_t)R * ss, nas = (size_t)R * as;
+                    float *q = malloc(sizeof(float) * qs * (size_t)R), *k = malloc(sizeof(float) * ks * (size_t)n);
+                    float *v = malloc(sizeof(float) * ks * (size_t)n), *p = malloc(sizeof(float) * nss);
+                    float *s = malloc(sizeof(float) * nss), *sref = malloc(sizeof(float) * nss);
+                    float *s2 = malloc(sizeof(float) * nss), *acc = malloc(sizeof(float) * nas);
+                    float *aref = malloc(sizeof(float) * nas), *a2 = malloc(sizeof(float) * nas);
+                    for (size_t i = 0; i < qs * (size_t)R; i++) q[i] = rng_f() * 20.0f;
+                    for (size_t i = 0; i < ks * (size_t)n; i++) k[i] = rng_f() * 20.0f, v[i] = rng_f() * 20.0f;
+                    for (size_t i = 0; i < nss; i++) p[i] = rng_f() + 0.06f;
+                    k[(size_t)(n - 1) * ks] = 7.5f; /* an outlier in the last key */
+                    const float scale = 1.0f / sqrtf((float)hd);
+                    sf(s, ss, q, qs, R, k, ks, n, hd, scale);
+                    attn_scores_ref(sref, ss, q, qs, R, k, ks, n, hd, scale);
+                    for (int r = 0; r < R; r++)
+                        for (int j = 0; j < n; j++) {
+                            float got = s[(size_t)r * ss + (size_t)j], ref = sref[(size_t)r * ss + (size_t)j];
+                            ck_assert_msg(fabsf(got - ref) <= TOL_ATTN, "level %d hd %d n %d R %d score %d,%d: %.9g vs ref %.9g",
+                                          level, hd, n, R, r, j, got, ref);
+                            double want = 0, mag = 0;
+                            for (int i = 0; i < hd; i++) {
+                                double xq = (double)q[(size_t)r * qs + (size_t)i] * k[(size_t)j * ks + (size_t)i];
+                                want += xq, mag += fabs(xq);
+                            }
+                            ck_assert_msg(fabs(ref - want * scale) <= TOL_ATTN_EXACT * mag * scale + 1e-30,
+                                          "hd %d n %d: _ref score %d %.9g vs exact %.9g", hd, n, j, ref, want * scale);
+                        }
+                    for (int r = 0; r < R; r++) { /* each row alone, then from position 3 on, then 16 at a time */
+                        sf(s2, ss, q + (size_t)r * qs, qs, 1, k, ks, n, hd, scale);
+                        ck_assert_msg(memcmp(s2, s + (size_t)r * ss, sizeof(float) * (size_t)n) == 0,
+                                      "level %d hd %d n %d: row %d's scores depend on the %d rows sharing the call", level,
+                                      hd, n, r, R);
+                    }
+                    if (n > 3) {
+                        sf(s2, ss, q, qs, R, k + 3 * ks, ks, n - 3, hd, scale);
+                        for (int r = 0; r < R; r++)
+                            ck_assert_msg(memcmp(s2 + (size_t)r * ss, s + (size_t)r * ss + 3, sizeof(float) * (size_t)(n - 3)) == 0,
+                                          "level %d hd %d n %d R %d: scores depend on the keys' grouping", level, hd, n, R);
+                    }
+                    for (int j0 = 0; j0 < n; j0 += 16)
+                        sf(s2 + j0, ss, q, qs, R, k + (size_t)j0 * ks, ks, n - j0 < 16 ? n - j0 : 16, hd, scale);
+                    for (int r = 0; r < R; r++)
+                        ck_assert_msg(memcmp(s2 + (size_t)r * ss, s + (size_t)r * ss, sizeof(float) * (size_t)n) == 0,
+                                      "level %d hd %d n %d R %d: scores in groups of 16 differ", level, hd, n, R);
+                    for (size_t i = 0; i < nas; i++) acc[i] = aref[i] = a2[i] = 0.25f * (float)(i % 97);
+                    mf(acc, as, p, ss, R, v, ks, n, hd);
+                    attn_mix_ref(aref, as, p, ss, R, v, ks, n, hd);
+                    for (int j0 = 0; j0 < n; j0 += 16)
+                        mf(a2, as, p + j0, ss, R, v + (size_t)j0 * ks, ks, n - j0 < 16 ? n - j0 : 16, hd);
+                    for (int r = 0; r < R; r++)
+                        for (int i = 0; i < hd; i++)
+                            ck_assert_msg(fabsf(acc[(size_t)r * as + (size_t)i] - aref[(size_t)r * as + (size_t)i]) <= TOL_ATTN,
+                                          "level %d hd %d n %d R %d mix[%d][%d]: %.9g vs ref %.9g", level, hd, n, R, r, i,
+                                          acc[(size_t)r * as + (size_t)i], aref[(size_t)r * as + (size_t)i]);
+                    ck_assert_msg(memcmp(a2, acc, sizeof(float) * nas) == 0,
+                                  "level %d hd %d n %d R %d: the mix in pieces of 16 differs", level, hd, n, R);
+                    for (int r = 0; r < R; r++) { /* each row alone */
+                        for (int i = 0; i < hd; i++) a2[i] = 0.25f * (float)(((size_t)r * as + (size_t)i) % 97);
+                        mf(a2, as, p + (size_t)r * ss, ss, 1, v, ks, n, hd);
+                        ck_assert_msg(memcmp(a2, acc + (size_t)r * as, sizeof(float) * (size_t)hd) == 0,
+                                      "level %d hd %d n %d: row %d's mix depends on the %d rows sharing the call", level,
+                                      hd, n, r, R);
+                    }
+                    free(q), free(k), free(v), free(p), free(s), free(sref), free(s2), free(acc), free(aref), free(a2);
+                }
+    }
+    codec_set_simd(top);
+    printf("attention kernels: %d of %d (level, hd, n, rows) cases ran a fast kernel\n", fast, cases);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("core");
@@ -279,6 +380,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_gemm_small_against_ref);
     tcase_add_test(tc, test_matmul_small_batch);
     tcase_add_test(tc, test_bf16_matvec_long_rows);
+    tcase_add_test(tc, test_attention_kernels_against_ref);
     tcase_set_timeout(tc, 120); /* 2-thread products on a loaded 2-core machine, and ASan builds */
     suite_add_tcase(s, tc);
     return s;
