@@ -38,8 +38,8 @@ void attn_mix_ref(float *acc, size_t as, const float *p, size_t ps, int R, const
 
 /* Prefetch distance of the mix, in positions, and its hint. The decode step reads each sequence's cache
  * from DRAM, 384 bytes per position and head 12 KB apart, which the hardware prefetchers do not follow
- * across pages. Measured, 23 sequences × 300 positions × 32 heads, two threads, GB/s of keys and values
- * (three rounds): none 18.4–19.1; the next score group and 4 positions ahead into L2 (T1) 21.0–23.3, into L1
+ * across pages. Measured with a standalone harness over these kernels (23 sequences × 300 positions × 32
+ * heads, huge pages like the engine's caches, two threads, GB/s of keys and values, three rounds): none 18.4–19.1; the next score group and 4 positions ahead into L2 (T1) 21.0–23.3, into L1
  * (T0) 19.3–23.1, non-temporal 9.8–10.2; 8 and 16 positions ahead no better than none. */
 #ifndef MIX_PF_AHEAD
 #define MIX_PF_AHEAD 4
