@@ -424,6 +424,25 @@ qb_status runstate_truncate(RunState *s, int pos) {
     return QB_OK;
 }
 
+qb_status runstate_skip_for_timing(RunState *s, const Model *m, int pos) {
+    if (pos < s->pos || pos > s->ctx)
+        return qb_errorf(QB_ERR_INPUT, "skip: position %d outside %d..%d (the cache's tokens to its context)", pos,
+                         s->pos, s->ctx);
+    const Config *c = &m->config;
+    const size_t kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim, n = (size_t)(pos - s->pos);
+    /* writing the entries also touches their pages, as real tokens would: a step that read never-written
+     * pages would read the kernel's shared zero page, from cache */
+    for (int l = 0; l < c->n_layers; l++) {
+        size_t first = (size_t)l * (size_t)s->ctx + (size_t)s->pos;
+        memset((char *)s->key_cache + first * kvd * kv_elem_bytes_k(m->kv), 0, n * kvd * kv_elem_bytes_k(m->kv));
+        memset((char *)s->value_cache + first * kvd * kv_elem_bytes_v(m->kv), 0, n * kvd * kv_elem_bytes_v(m->kv));
+        if (s->value_scale)
+            memset(s->value_scale + first * (size_t)c->n_kv_heads, 0, n * (size_t)c->n_kv_heads * sizeof(float));
+    }
+    s->pos = pos;
+    return QB_OK;
+}
+
 /* Writes one token's keys and values (kvd floats each) for one layer into the cache at position `pos`. */
 static void kv_store(const Model *m, RunState *s, int layer, int pos, const float *k, const float *v) {
     const Config *c = &m->config;

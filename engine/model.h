@@ -104,6 +104,11 @@ void runstate_reset(RunState *s);
  * its first pos tokens had been run, since keys and values are appended and never rewritten. Returns
  * QB_ERR_INPUT for a pos outside that range. */
 qb_status runstate_truncate(RunState *s, int pos);
+/* Moves s forward to position pos (s->pos ≤ pos ≤ s->ctx) without running the model: the cache entries in
+ * between are set to zero bytes, the keys and values of no real token. For timing only: run's estimate uses
+ * it to time a decode step at the middle of a long greedy pass, whose attention reads every position
+ * before it; logits computed after it mean nothing. Returns QB_ERR_INPUT for a pos outside that range. */
+qb_status runstate_skip_for_timing(RunState *s, const Model *m, int pos);
 /* Exact bytes of the KV cache runstate_build_ctx allocates for ctx tokens under the model's kv mode
  * (0 when it overflows). */
 uint64_t runstate_kv_bytes(const Config *c, kv_mode kv, int ctx);

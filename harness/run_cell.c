@@ -511,6 +511,7 @@ qb_status work_estimate(const Workload *w, int n_cells, double *seconds) {
         pw.steps = 3;
         int *out = qb_calloc((size_t)P * 3, sizeof *out, "probe tokens");
         if (!out) st = QB_ERR_NOMEM;
+        if (!st) st = engine_batch(&e, w, B); /* states that hold the whole pass, as the run's */
         /* a warm-up pass first: a batch's first forwards touch its KV caches and scratch for the first time
          * (page faults, huge-page zeroing and compaction), which the difference below would count as decode
          * steps. Measured at full Phi-3.5-mini shapes (23 sequences, two threads): without it the probe
@@ -522,6 +523,18 @@ qb_status work_estimate(const Workload *w, int n_cells, double *seconds) {
         pw.steps = 1;
         if (!st) st = pass_batch(&e, &pw, 0, B, out, NULL);
         double t3 = qb_now(), step = ((t2 - t1) - (t3 - t2)) / 2;
+        /* Those steps ran at the prompts' length, but a step's attention reads every position before it, so
+         * steps get slower along the pass. Attention's time is linear in the position, so the mean step is
+         * the step at the middle of the pass: every sequence is moved there (runstate_skip_for_timing) and
+         * two steps are timed. Measured at full Phi-3.5-mini shapes (23 sequences, two threads): see the
+         * commit that added this. */
+        if (!st && T >= 4) {
+            for (int i = 0; i < B && !st; i++)
+                st = runstate_skip_for_timing(e.seqp[i], &e.m, e.seqp[i]->pos + (T - 1) / 2);
+            double t4 = qb_now();
+            for (int k = 0; k < 2 && !st; k++) st = model_forward_batch(&e.m, e.seqp, e.next, NULL, B, e.blogits, &e.act);
+            step = (qb_now() - t4) / 2;
+        }
         free(out);
         greedy = (double)((P + B - 1) / B) * ((t3 - t2) + (T - 1) * (step > 0 ? step : 0));
     }

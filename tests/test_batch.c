@@ -311,6 +311,49 @@ START_TEST(test_truncate_range) {
 }
 END_TEST
 
+/* runstate_skip_for_timing (run's estimate) keeps s->pos ≤ pos ≤ s->ctx, writes zero bytes into every layer's
+ * skipped entries (keys, values and qins-v's scales, each as its mode stores them) and nothing after them,
+ * and leaves a state the model runs on. Every KV mode. */
+START_TEST(test_skip_for_timing) {
+    Fixture f;
+    fixture_open(&f, &cases[0]);
+    for (int kv = 0; kv < KV_MODE_COUNT; kv++) {
+        Model m;
+        ModelOptions o = {.codec = "fp32", .kv = kv_mode_name((kv_mode)kv), .threads = 1};
+        ck_assert_msg(model_load(cases[0].dir, &o, &m) == QB_OK, "%s", qb_last_error());
+        RunState s;
+        ck_assert(runstate_build_ctx(&s, &m, 16) == QB_OK);
+        const size_t L = (size_t)m.config.n_layers, H = (size_t)m.config.n_kv_heads;
+        const size_t row[3] = {H * (size_t)m.config.head_dim * (kv == KV_F32 ? 4 : 2),
+                               H * (size_t)m.config.head_dim * (kv == KV_F32 ? 4 : 2), s.value_scale ? H * 4 : 0};
+        unsigned char *buf[3] = {s.key_cache, s.value_cache, (unsigned char *)s.value_scale};
+        for (int b = 0; b < 3; b++) /* so that the zeros are the skip's own */
+            if (buf[b]) memset(buf[b], 0x5a, L * 16 * row[b]);
+        ck_assert(model_forward(&m, &s, f.ids[1], 3, NULL, 0, NULL) == QB_OK);
+        ck_assert_int_eq(runstate_skip_for_timing(&s, &m, 2), QB_ERR_INPUT);
+        ck_assert_int_eq(runstate_skip_for_timing(&s, &m, 17), QB_ERR_INPUT);
+        ck_assert_int_eq(s.pos, 3);
+        ck_assert_int_eq(runstate_skip_for_timing(&s, &m, 10), QB_OK);
+        ck_assert_int_eq(s.pos, 10);
+        for (int b = 0; b < 3; b++)
+            for (size_t l = 0; buf[b] && l < L; l++)
+                for (size_t p = 3; p < 16; p++)
+                    for (size_t i = 0; i < row[b]; i++) {
+                        int want = p < 10 ? 0 : 0x5a, got = buf[b][(l * 16 + p) * row[b] + i];
+                        ck_assert_msg(got == want, "kv %s, cache %d, layer %zu, position %zu, byte %zu: %#x, not %#x",
+                                      kv_mode_name((kv_mode)kv), b, l, p, i, got, want);
+                    }
+        float *logits = malloc(sizeof(float) * (size_t)m.config.vocab);
+        ck_assert(model_forward(&m, &s, f.ids[1], 1, logits, 0, NULL) == QB_OK);
+        ck_assert_int_eq(s.pos, 11);
+        free(logits);
+        runstate_free(&s);
+        model_free(&m);
+    }
+    fixture_close(&f);
+}
+END_TEST
+
 /* The same batch twice (two threads): bit-identical logits. */
 START_TEST(test_batch_determinism) {
     Fixture f;
@@ -389,6 +432,7 @@ Suite *batch_suite(void) {
     tcase_add_loop_test(tc, test_companions_bitwise, 0, N_CASES);
     tcase_add_loop_test(tc, test_forced_resume, 0, N_CASES);
     tcase_add_test(tc, test_truncate_range);
+    tcase_add_test(tc, test_skip_for_timing);
     tcase_add_test(tc, test_batch_determinism);
     tcase_add_test(tc, test_batch_errors);
     tcase_add_test(tc, test_kv_bytes);
