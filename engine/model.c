@@ -623,13 +623,17 @@ static void attend_rows(const AttnCtx *x, BatchScratch *a, const RunState *s, in
         lo[r] = (window > 0 && pos0 + r - window + 1 > 0) ? pos0 + r - window + 1 : 0;
     /* the shared positions ca…cb; with a window shorter than the run there are none (ca = cb + 1) */
     const int cb = pos0, ca = lo[R - 1] <= cb ? lo[R - 1] : cb + 1;
+    /* row r's own positions: lo_r … ca − 1 before the shared ones (ca ≤ cb + 1 ≤ its last position + 1),
+     * after[r] … pos0 + r after them */
+    int after[ATTN_ROWS];
+    for (int r = 0; r < R; r++) after[r] = cb + 1 > lo[r] ? cb + 1 : lo[r];
     scores_range(x, s, kvh, q, (size_t)qkv_dim, R, ca, cb, scores, ss);
     for (int r = 0; r < R; r++) {
         float *sr = scores + (size_t)r * ss;
         const float *qr = q + (size_t)r * qkv_dim;
         int hi = pos0 + r;
-        scores_range(x, s, kvh, qr, 0, 1, lo[r], (ca < hi + 1 ? ca : hi + 1) - 1, sr, ss);
-        scores_range(x, s, kvh, qr, 0, 1, (cb + 1 > lo[r] ? cb + 1 : lo[r]), hi, sr, ss);
+        scores_range(x, s, kvh, qr, 0, 1, lo[r], ca - 1, sr, ss);
+        scores_range(x, s, kvh, qr, 0, 1, after[r], hi, sr, ss);
         float maxv = -INFINITY;
         for (int j = lo[r]; j <= hi; j++) maxv = sr[j] > maxv ? sr[j] : maxv;
         float sum = 0.0f;
@@ -641,12 +645,11 @@ static void attend_rows(const AttnCtx *x, BatchScratch *a, const RunState *s, in
         for (int j = lo[r]; j <= hi; j++) sr[j] *= inv;
         for (int i = 0; i < hd; i++) acc[(size_t)r * hd + (size_t)i] = 0.0f;
         /* the positions before the shared ones */
-        mix_range(x, s, kvh, sr, ss, 1, lo[r], (ca < hi + 1 ? ca : hi + 1) - 1, acc + (size_t)r * hd);
+        mix_range(x, s, kvh, sr, ss, 1, lo[r], ca - 1, acc + (size_t)r * hd);
     }
     mix_range(x, s, kvh, scores, ss, R, ca, cb, acc);
     for (int r = 0; r < R; r++) {
-        int hi = pos0 + r;
-        mix_range(x, s, kvh, scores + (size_t)r * ss, ss, 1, (cb + 1 > lo[r] ? cb + 1 : lo[r]), hi, acc + (size_t)r * hd);
+        mix_range(x, s, kvh, scores + (size_t)r * ss, ss, 1, after[r], pos0 + r, acc + (size_t)r * hd);
         memcpy(a->att_out + (size_t)(t0 + r) * H * hd + (size_t)h * hd, acc + (size_t)r * hd, (size_t)hd * sizeof(float));
     }
 }
