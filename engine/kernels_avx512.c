@@ -454,10 +454,16 @@ const codec_qc_dot_fn codec_qins_compute_dot_avx512 = dot_qc_coded;
  * Cache blocking (the k loop runs in GS_KC-float panels): for each panel the 8-row weight panel (16 KB)
  * stays in L1 while every 3-row activation group passes over it, and the accumulators of all groups wait
  * in a spill array between panels (a store and reload does not change the arithmetic). So activations
- * stream from L2 at one zmm per 8 FMAs and weights from memory once per call. Measured on this machine
- * (Zen 5, one core; a register-only FMA loop reaches ~205 GFLOP/s): with everything in L1/L2 (8 rows ×
- * 512…4096 floats, T = 3…12, 64-byte aligned) 150–175 GFLOP/s; with real weight matrices streamed from DRAM
- * (bench/bench_gemm_small.c, T = 16, machine shared) 47–57 GFLOP/s against 23–25 for sgemm. Tried first:
+ * stream from L2 at one zmm per 8 FMAs and weights from memory once per call.
+ *
+ * Register pinning: 24 accumulators + 3 activations + 1 weight vector leave 4 of the 32 zmm free, and GCC
+ * then folded the weight load into each of its three FMAs (vfmadd231ps (mem), 27 loads per 24 FMAs, each
+ * an indexed memory operand that Intel cores split into two µops). An empty asm that "modifies" wv makes it
+ * one load into a register, used by three register FMAs. Same instructions' arithmetic, same bits; measured
+ * (Intel family 6 model 207, one core, register-only FMA loop 169 GFLOP/s by bench_peak), T = 24:
+ * weights in L2 95 → 138 GFLOP/s; whole Phi-3.5 matrices streamed from DRAM (bench_gemm_small, qkv and
+ * down shapes, two interleaved rounds) 45–49 → 62–96 GFLOP/s. A software prefetch of the next 8-row block
+ * into L2 (or L1) was tried with it and ran no faster (86–88, T0 59–74). Tried first:
  * 4 × 3 tiles with two accumulators per output (dot4's order, which would have matched the T = 1 path's
  * bits for fp32) ran at 64–69 without panels and 51–55 with them (16 × 3072…8192 weights in L2, T = 16),
  * because each 4-row tile re-read the activations from L2 once per 4 weight rows. */
@@ -489,6 +495,7 @@ T512 static inline __attribute__((always_inline)) void gs_tile(const float *w, s
         for (int r = 0; r < GS_NR; r++)
             if (r < NR) {
                 __m512 wv = _mm512_loadu_ps(w + (size_t)r * ws + i);
+                __asm__("" : "+v"(wv)); /* one load per weight vector: see "Register pinning" above */
 #pragma GCC unroll 3
                 for (int t = 0; t < GS_NT; t++)
                     if (t < NT) a[r][t] = _mm512_fmadd_ps(wv, xv[t], a[r][t]);
