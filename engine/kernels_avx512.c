@@ -463,7 +463,7 @@ const codec_qc_dot_fn codec_qins_compute_dot_avx512 = dot_qc_coded;
  * (Intel family 6 model 207, one core, register-only FMA loop 169 GFLOP/s by bench_peak), T = 24:
  * weights in L2 95 → 138 GFLOP/s; whole Phi-3.5 matrices streamed from DRAM (bench_gemm_small, qkv and
  * down shapes, two interleaved rounds) 45–49 → 62–96 GFLOP/s. A software prefetch of the next 8-row block
- * into L2 (or L1) was tried with it and ran no faster (86–88, T0 59–74). Tried first:
+ * into L2 (or L1) was tried with it and ran no faster (80–88, into L1 58–74). Tried first:
  * 4 × 3 tiles with two accumulators per output (dot4's order, which would have matched the T = 1 path's
  * bits for fp32) ran at 64–69 without panels and 51–55 with them (16 × 3072…8192 weights in L2, T = 16),
  * because each 4-row tile re-read the activations from L2 once per 4 weight rows. */
