@@ -3,7 +3,7 @@
  * use to keep ggml's numerics), and the small-batch product (codec_gemm_small_fn, the lockstep decode) with its
  * weights held in L2. One thread, GFLOP/s (an FMA lane is 2 flops; a vdpbf16ps lane 4: two bf16 products
  * and their sums). Measured on Intel family 6 model 207 (README, "Phi-3.5-mini"): FMA 154–170, vdpbf16ps
- * 76–79 (it issues once per two cycles there), the small kernel 90–98 (113–138 since its weight vectors are
+ * 76–79 (it issues once per two cycles there), the small kernel 90–98 (146–170 since its weight vectors are
  * pinned in registers: engine/kernels_avx512.c, "Register pinning").
  *
  * Build and run: make bench-peak (mk/kernels.mk). A benchmark, not a test. Usage: bench_peak [SECONDS] */
