@@ -461,9 +461,10 @@ const codec_qc_dot_fn codec_qins_compute_dot_avx512 = dot_qc_coded;
  * an indexed memory operand that Intel cores split into two µops). An empty asm that "modifies" wv makes it
  * one load into a register, used by three register FMAs. Same instructions' arithmetic, same bits; measured
  * (Intel family 6 model 207, one core): bench_peak (weights in L2, T = 24 and 32; its register-only FMA loop
- * 165–175 GFLOP/s) 100–106 → 146–170 GFLOP/s; at T = 24, whole Phi-3.5 matrices streamed from DRAM (bench_gemm_small, qkv and
- * down shapes, two interleaved rounds) 45–49 → 62–96 GFLOP/s. A software prefetch of the next 8-row block
- * into L2 (or L1) was tried with it and ran no faster (80–88, into L1 58–74). Tried first:
+ * 165–175 GFLOP/s) 100–106 → 146–170 GFLOP/s; at T = 24, whole Phi-3.5 matrices streamed from DRAM
+ * (bench_gemm_small, qkv and down shapes, two interleaved rounds) 45–49 → 62–96 GFLOP/s. A software prefetch
+ * of the next 8-row block into L2 (or L1) was tried with it and ran no faster (80–88, into L1 58–74). Tried
+ * first:
  * 4 × 3 tiles with two accumulators per output (dot4's order, which would have matched the T = 1 path's
  * bits for fp32) ran at 64–69 without panels and 51–55 with them (16 × 3072…8192 weights in L2, T = 16),
  * because each 4-row tile re-read the activations from L2 once per 4 weight rows. */
