@@ -11,7 +11,7 @@ $(BUILD)/bench/bench_kernels: bench/bench_kernels.c $(BUILD)/libqinsharness.a $(
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
 
-## make bench-gemm-small  the small-batch product (batched decode) vs single-threaded sgemm, T = 2…128 (stdout)
+## make bench-gemm-small  the small-batch product (batched decode) vs single-threaded sgemm, T = 2…128; then the runner's lockstep step (T = 23) streamed on 1 and 2 threads against the same in L2 (stdout)
 .PHONY: bench-gemm-small
 bench-gemm-small: $(BUILD)/bench/bench_gemm_small
 	$(BUILD)/bench/bench_gemm_small
