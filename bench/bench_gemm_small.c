@@ -65,15 +65,21 @@ static int step_table(codec_gemm_small_fn gemm, int rounds) {
     CodedTensor f[STEP_NMAT], q[STEP_NMAT];
     float *w = malloc(sizeof(float) * (size_t)(rows * cols));
     float *x = aligned_alloc(64, sizeof(float) * (size_t)(STEP_T * cols)), *out = malloc(sizeof(float) * (size_t)(STEP_T * rows));
-    if (!w || !x || !out) return 1;
+    if (!w || !x || !out) {
+        fprintf(stderr, "bench_gemm_small: out of memory for the step table\n");
+        return 1;
+    }
     for (int64_t i = 0; i < rows * cols; i++) w[i] = frand();
     for (int64_t i = 0; i < STEP_T * cols; i++) x[i] = frand();
     for (int m = 0; m < STEP_NMAT; m++)
         if (codec_tensor_init(&f[m], CODEC_FP32, 0, rows, cols, 0) != QB_OK ||
             codec_encode_rows(&f[m], 0, rows, w) != QB_OK ||
             codec_tensor_init(&q[m], CODEC_Q8_0, 0, rows, cols, 0) != QB_OK ||
-            codec_encode_rows(&q[m], 0, rows, w) != QB_OK)
+            codec_encode_rows(&q[m], 0, rows, w) != QB_OK) {
+            fprintf(stderr, "bench_gemm_small: cannot make the step table's weights (%.1f GB; out of memory?)\n",
+                    (double)STEP_NMAT * (double)(rows * cols) * 5.1e-9);
             return 1;
+        }
     const double flop = 2.0 * STEP_T * (double)rows * (double)cols * STEP_NMAT;
     const double fbytes = (double)f[0].row_stride * (double)rows * STEP_NMAT, qbytes = (double)q[0].row_stride * (double)rows * STEP_NMAT;
     printf("\nThe runner's lockstep step: T = %d, %d × %lld × %lld weights taken in turn (%.1f GB fp32), "
