@@ -1000,9 +1000,20 @@ static void qc_matmul(float *out, const CodedTensor *W, const float *x, int T, i
     free(xs);
 }
 
-/* Rows decoded per sgemm call in the T > 1 path: big enough for sgemm to run at speed, small enough
- * (≤ 256 × cols floats, 8 MB at 8192 columns) to stay a scratch. */
-#define MM_ROW_BLOCK 256
+/* Rows decoded per sgemm call in the T > 1 path (a thread's whole share when that is smaller:
+ * matmul_block_rows). Fewer, larger sgemm calls ran faster (the likely reason, not measured: each call packs
+ * the whole [T × cols] activation block again, 6 MB at pp512 and 3072 columns). The scratch this costs is
+ * 2048 × cols floats per thread at most: 24 MB at 3072 columns; for Phi-3.5's down_proj (3072 × 8192) 48 MB
+ * per thread on two threads and 64 MB on one.
+ * Measured with a throwaway harness: one Phi-3.5 layer's four products at T = 512, q8_0 decoded and
+ * multiplied as matmul_region does, each configuration timed in turn with fp32 in the same pass, 24 passes.
+ * Two-thread speed over fp32's in the same pass, median (quartiles):
+ *   256 rows 0.854 (0.808–0.868), 1024 0.896 (0.833–0.924), 2048 0.923 (0.883–0.960),
+ *   8192 (the whole share) 0.931 (0.853–0.962);
+ * one thread 98, 106, 116, 112 GFLOP/s against fp32's 115. A repeat with 30 passes: 256 rows 0.855, 8192
+ * 0.932. Two threads ÷ one was 1.8–1.9 for every block size and for fp32, so the block size sets the speed
+ * of each thread, not the scaling. */
+#define MM_ROW_BLOCK 2048
 
 /* Largest T that takes the small-batch kernel (codec_gemm_small_fn) instead of sgemm. sgemm packs the
  * weights on every call, which at batched-decode sizes costs more than the product (measured: M = 16 ran
@@ -1028,13 +1039,13 @@ codec_gemm_small_fn codec_gemm_small_for(void) {
     return codec_simd_level() >= 2 ? codec_gemm_small_avx512 : NULL;
 }
 
-/* The T > 1 scratch (decoded weight rows), kept between calls rather than malloc'd per product (8 MB per
- * thread for prefill). Rule: one grow-only buffer per *calling* thread (the thread that enters codec_matmul;
- * its OpenMP team shares it, each member using its own slice), so concurrent codec_matmul calls from
- * different threads never share a buffer. It lives in a pthread key whose destructor frees it when that
- * thread exits; the main thread's buffer stays reachable until process exit (LeakSanitizer scans the
- * thread descriptor that holds key values, so it reports no leak). Its size is the largest
- * nthreads × MM_ROW_BLOCK × cols this thread has asked for (16 MB at 2 threads and 8192 columns). */
+/* The T > 1 scratch (decoded weight rows), kept between calls rather than malloc'd per product (up to 64 MB
+ * per thread for prefill at 8192 columns). Rule: one grow-only buffer per *calling* thread (the thread that
+ * enters codec_matmul; its OpenMP team shares it, each member using its own slice), so concurrent
+ * codec_matmul calls from different threads never share a buffer. It lives in a pthread key whose destructor
+ * frees it when that thread exits; the main thread's buffer stays reachable until process exit
+ * (LeakSanitizer scans the thread descriptor that holds key values, so it reports no leak). Its size is the
+ * largest nthreads × matmul_block_rows × cols this thread has asked for (96 MB at 2 threads and 3072 × 8192). */
 static pthread_key_t mm_scratch_key;
 static pthread_once_t mm_scratch_once = PTHREAD_ONCE_INIT;
 static int mm_scratch_key_ok;
@@ -1084,10 +1095,25 @@ static int blas_is_openmp(void) {
     return v;
 }
 
+/* Thread id's share of `rows` split over nt threads: [*r0, *r1), 16-row aligned. */
+static void thread_share(int64_t rows, int nt, int id, int64_t *r0, int64_t *r1) {
+    int64_t per = ((rows + nt - 1) / nt + 15) / 16 * 16;
+    *r0 = (int64_t)id * per < rows ? (int64_t)id * per : rows;
+    *r1 = *r0 + per < rows ? *r0 + per : rows;
+}
+
+/* Rows per decode-and-sgemm block when `rows` are split over nthreads: MM_ROW_BLOCK, or a thread's whole
+ * share when that is smaller (so the scratch is never larger than the rows it holds). */
+static int64_t matmul_block_rows(int64_t rows, int nthreads) {
+    int64_t r0, r1;
+    thread_share(rows, nthreads, 0, &r0, &r1);
+    return r1 - r0 < MM_ROW_BLOCK ? (r1 - r0 > 0 ? r1 - r0 : 1) : MM_ROW_BLOCK;
+}
+
 /* Rows [r0, r1) of out[T, rows] = x · Wᵀ on the calling thread: fp32 straight from the codes, other codecs
- * through MM_ROW_BLOCK-row blocks decoded into scratch (MM_ROW_BLOCK × cols floats). */
+ * through blk-row blocks decoded into scratch (blk × cols floats). */
 static void matmul_rows_sgemm(float *out, const CodedTensor *W, const float *x, int T, int64_t r0, int64_t r1,
-                              float *scratch) {
+                              float *scratch, int64_t blk) {
     const int64_t rows = W->rows, cols = W->cols;
     if (W->id == CODEC_FP32) {
         if (r1 > r0)
@@ -1095,8 +1121,8 @@ static void matmul_rows_sgemm(float *out, const CodedTensor *W, const float *x, 
                         (const float *)(W->codes + (size_t)r0 * W->row_stride), (int)cols, 0.0f, out + r0, (int)rows);
         return;
     }
-    for (int64_t b = r0; b < r1; b += MM_ROW_BLOCK) {
-        int64_t nr = r1 - b < MM_ROW_BLOCK ? r1 - b : MM_ROW_BLOCK;
+    for (int64_t b = r0; b < r1; b += blk) {
+        int64_t nr = r1 - b < blk ? r1 - b : blk;
         for (int64_t r = 0; r < nr; r++) codec_decode_row(W, b + r, scratch + (size_t)r * cols);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)nr, (int)cols, 1.0f, x, (int)cols, scratch,
                     (int)cols, 0.0f, out + b, (int)rows);
@@ -1131,20 +1157,20 @@ static void matmul_rows_small(float *out, const CodedTensor *W, const float *x, 
 static int matmul_region(float *out, const CodedTensor *W, const float *x, int T, int nthreads,
                          codec_gemm_small_fn gemm) {
     const int64_t rows = W->rows, cols = W->cols;
-    const size_t per_thread = W->id == CODEC_FP32 ? 0 : (size_t)(gemm ? MM_SMALL_ROWS : MM_ROW_BLOCK) * (size_t)cols;
+    const int64_t blk = gemm ? MM_SMALL_ROWS : matmul_block_rows(rows, nthreads);
+    const size_t per_thread = W->id == CODEC_FP32 ? 0 : (size_t)blk * (size_t)cols;
     float *scratch = per_thread ? matmul_scratch((size_t)nthreads * per_thread) : NULL;
     if (per_thread && !scratch) return 0;
 #pragma omp parallel num_threads(nthreads)
     {
-        int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        int64_t per = ((rows + nt - 1) / nt + 15) / 16 * 16;
-        int64_t r0 = (int64_t)id * per < rows ? (int64_t)id * per : rows;
-        int64_t r1 = r0 + per < rows ? r0 + per : rows;
+        int id = omp_get_thread_num();
+        int64_t r0, r1;
+        thread_share(rows, omp_get_num_threads(), id, &r0, &r1);
         float *mine = scratch ? scratch + (size_t)id * per_thread : NULL;
         if (gemm)
             matmul_rows_small(out, W, x, T, r0, r1, mine, gemm);
         else
-            matmul_rows_sgemm(out, W, x, T, r0, r1, mine);
+            matmul_rows_sgemm(out, W, x, T, r0, r1, mine, blk);
     }
     return 1;
 }
@@ -1202,7 +1228,8 @@ void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int n
         for (int64_t r = groups * CODEC_DOT_ROWS; r < rows; r++) out[r] = row_dot(W, dot, r, x);
         return;
     }
-    float *scratch = T > 1 ? matmul_scratch((size_t)MM_ROW_BLOCK * (size_t)cols) : NULL;
+    const int64_t blk = matmul_block_rows(rows, 1);
+    float *scratch = T > 1 ? matmul_scratch((size_t)blk * (size_t)cols) : NULL;
     if (T == 1 || !scratch) {
         /* Fused decode-and-dot; one thread per row, rows split statically → schedule-independent. */
         for (int t = 0; t < T; t++) {
@@ -1214,8 +1241,8 @@ void codec_matmul(float *out, const CodedTensor *W, const float *x, int T, int n
         return;
     }
     /* pthread OpenBLAS: decode in our region, sgemm on OpenBLAS's threads. */
-    for (int64_t r0 = 0; r0 < rows; r0 += MM_ROW_BLOCK) {
-        int64_t nr = rows - r0 < MM_ROW_BLOCK ? rows - r0 : MM_ROW_BLOCK;
+    for (int64_t r0 = 0; r0 < rows; r0 += blk) {
+        int64_t nr = rows - r0 < blk ? rows - r0 : blk;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
         for (int64_t r = 0; r < nr; r++) codec_decode_row(W, r0 + r, scratch + (size_t)r * cols);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, (int)nr, (int)cols, 1.0f, x, (int)cols, scratch,

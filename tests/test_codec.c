@@ -561,48 +561,67 @@ static double qc_mag(const CodedTensor *t, int64_t r, const float *x) {
     return m;
 }
 
-/* codec_matmul (T = 1 and T > 1, 1 and 2 threads, every SIMD level) against codec_matmul_ref. */
+/* codec_matmul (T = 1, the small-batch kernel's T = 3 and the decode-then-sgemm path's T > 32; 1 and 2
+ * threads; every SIMD level) against codec_matmul_ref. 4200 rows: more than one 2048-row decode block
+ * (engine/codec.c, MM_ROW_BLOCK) on one thread and on each of two, with a short last block. One and two
+ * threads give the same bits at T = 1 and with the small-batch kernel; on the sgemm path (T > 32, or any
+ * T > 1 at SIMD levels without that kernel) each thread's sgemm call covers its own rows, whose sums OpenBLAS
+ * may order differently (4200 × 24 fp32 rows do differ), so there the contract (codec.c, matmul_region) is
+ * the same bits run to run at one thread count, and both counts are held to the reference. */
 START_TEST(test_matmul) {
-    static const int64_t shapes[][2] = {{37, 100}, {64, 688}, {5, 17}, {300, 96}};
-    static const int Ts[] = {1, 3};
+    enum { TMAX = CODEC_GEMM_SMALL_T_MAX + 1 };
+    static const int64_t shapes[][2] = {{37, 100}, {64, 688}, {5, 17}, {300, 96}, {4200, 24}};
+    static const int Ts[] = {1, 3, TMAX};
     int top = codec_set_simd(99);
     for (int level = 0; level <= top; level++) {
         codec_set_simd(level);
         for (int c = 0; c < CODEC_COUNT; c++) {
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
                 const int64_t rows = shapes[s][0], cols = shapes[s][1];
-                float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * 3 * cols);
-                float *o1 = malloc(sizeof(float) * 3 * rows), *o2 = malloc(sizeof(float) * 3 * rows);
-                float *oref = malloc(sizeof(float) * 3 * rows), *drow = malloc(sizeof(float) * cols);
+                float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * TMAX * cols);
+                float *o1 = malloc(sizeof(float) * TMAX * rows), *o2 = malloc(sizeof(float) * TMAX * rows);
+                float *oref = malloc(sizeof(float) * TMAX * rows), *drow = malloc(sizeof(float) * cols);
                 f_random(w, rows * cols);
-                f_random(x, 3 * cols);
+                f_random(x, TMAX * cols);
                 CodedTensor t = encode((codec_id)c, 0, rows, cols, w);
-                for (size_t ti = 0; ti < 2; ti++) {
+                for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++) {
                     int T = Ts[ti];
                     codec_matmul(o1, &t, x, T, 1);
                     codec_matmul(o2, &t, x, T, 2);
                     codec_matmul_ref(oref, &t, x, T);
-                    ck_assert_msg(memcmp(o1, o2, sizeof(float) * T * rows) == 0, "%s T=%d: threads 1 vs 2 differ",
-                                  codec_name(c), T);
-                    double worst = 0;
-                    int64_t wi = 0;
-                    for (int tt = 0; tt < T; tt++) {
-                        for (int64_t r = 0; r < rows; r++) {
-                            double mag = 0;
-                            if (c == CODEC_QINS_COMPUTE) {
-                                mag = qc_mag(&t, r, x + tt * cols); /* its terms are not decode(w)·x */
-                            } else {
-                                codec_decode_row(&t, r, drow);
-                                dd_dot(drow, x + tt * cols, cols, &mag);
-                            }
-                            double diff = fabs((double)o1[tt * rows + r] - oref[tt * rows + r]);
-                            double ratio = diff / (TOL_DOT * mag + 1e-30);
-                            if (ratio > worst) worst = ratio, wi = tt * rows + r;
-                        }
+                    if (T == 1 || (T <= CODEC_GEMM_SMALL_T_MAX && codec_gemm_small_for())) {
+                        ck_assert_msg(memcmp(o1, o2, sizeof(float) * T * rows) == 0, "%s T=%d: threads 1 vs 2 differ",
+                                      codec_name(c), T);
+                    } else {
+                        codec_matmul(o1, &t, x, T, 2); /* o1: two threads again */
+                        ck_assert_msg(memcmp(o1, o2, sizeof(float) * T * rows) == 0,
+                                      "%s T=%d: two threads, two runs differ", codec_name(c), T);
+                        codec_matmul(o1, &t, x, T, 1);
                     }
-                    ck_assert_msg(worst <= 1.0, "%s level %d [%lld×%lld] T=%d: worst at %lld: %.9g vs ref %.9g (%.3g× tol)",
-                                  codec_name(c), level, (long long)rows, (long long)cols, T, (long long)wi, o1[wi], oref[wi],
-                                  worst);
+                    for (int k = 0; k < 2; k++) { /* o1 (one thread), then o2 (two) against the reference */
+                        const float *o = k ? o2 : o1;
+                        double worst = 0;
+                        int64_t wi = 0;
+                        for (int tt = 0; tt < T; tt++) {
+                            for (int64_t r = 0; r < rows; r++) {
+                                double mag = 0;
+                                if (c == CODEC_QINS_COMPUTE) {
+                                    mag = qc_mag(&t, r, x + tt * cols); /* its terms are not decode(w)·x */
+                                } else {
+                                    codec_decode_row(&t, r, drow);
+                                    dd_dot(drow, x + tt * cols, cols, &mag);
+                                }
+                                double diff = fabs((double)o[tt * rows + r] - oref[tt * rows + r]);
+                                double ratio = diff / (TOL_DOT * mag + 1e-30);
+                                if (ratio > worst) worst = ratio, wi = tt * rows + r;
+                            }
+                        }
+                        ck_assert_msg(worst <= 1.0,
+                                      "%s level %d [%lld×%lld] T=%d threads %d: worst at %lld: %.9g vs ref %.9g "
+                                      "(%.3g× tol)",
+                                      codec_name(c), level, (long long)rows, (long long)cols, T, k + 1,
+                                      (long long)wi, o[wi], oref[wi], worst);
+                    }
                 }
                 codec_tensor_free(&t);
                 free(w), free(x), free(o1), free(o2), free(oref), free(drow);
