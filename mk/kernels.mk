@@ -37,3 +37,12 @@ bench-peak: $(BUILD)/bench/bench_peak
 $(BUILD)/bench/bench_peak: bench/bench_peak.c $(BUILD)/libqinsengine.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
+
+## make bench-prefill  prefill's products (T = 512, one Phi-3.5 layer) of q8_0, qins8, q4_0 paired with fp32, 1 and 2 threads (stdout)
+.PHONY: bench-prefill
+bench-prefill: $(BUILD)/bench/bench_prefill
+	$(BUILD)/bench/bench_prefill
+
+$(BUILD)/bench/bench_prefill: bench/bench_prefill.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
