@@ -29,7 +29,7 @@ $(BUILD)/bench/bench_act_q8: bench/bench_act_q8.c $(BUILD)/libqinsharness.a $(BU
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
 
-## make bench-peak  this core's ceilings: f32 FMA and vdpbf16ps register-only loops, the small-batch kernel in L2 (stdout)
+## make bench-peak  this core's ceilings: f32 FMA and vdpbf16ps register-only loops, the small-batch kernel's step in L1, the kernel in L2 (stdout)
 .PHONY: bench-peak
 bench-peak: $(BUILD)/bench/bench_peak
 	$(BUILD)/bench/bench_peak
