@@ -7,7 +7,10 @@
  * 76–79 (it issues once per two cycles there), the small kernel 90–98 (146–170 since its weight vectors are
  * pinned in registers: engine/kernels_avx512.c, "Register pinning"; best calls — see README for medians).
  *
- * Build and run: make bench-peak (mk/kernels.mk). A benchmark, not a test. Usage: bench_peak [SECONDS] */
+ * Each is timed on its own first (best or median of SECONDS), then the FMA loop, the step and the kernel at
+ * T = 23 in paired turns (ratios within a turn: the ones to compare on a shared machine).
+ *
+ * Build and run: make bench-peak (mk/kernels.mk). A benchmark, not a test. Usage: bench_peak [SECONDS [TURNS]] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -130,9 +133,49 @@ static void small_in_l2(codec_gemm_small_fn gemm, int rows, int cols, int T, dou
     free(w), free(x), free(o), free(times);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* Paired turns, because this machine's speed moves within seconds: `turns` turns of ≈ 50 ms each of the FMA
+ * loop, the kernel's step in L1 and the kernel itself (T = 23, 64 × 3072 weights in L2) in that order; prints
+ * the median (quartiles) of each one's GFLOP/s over the FMA loop's in the same turn. */
+static void paired_turns(codec_gemm_small_fn gemm, int turns) {
+    enum { ROWS = 64, COLS = 3072, T = 23, MAX_TURNS = 1000 };
+    if (turns > MAX_TURNS) turns = MAX_TURNS;
+    float *w = aligned_alloc(64, sizeof(float) * ROWS * COLS), *x = aligned_alloc(64, sizeof(float) * T * COLS),
+          *o = malloc(sizeof(float) * T * ROWS);
+    double *mix = malloc(sizeof(double) * (size_t)turns), *ker = malloc(sizeof(double) * (size_t)turns),
+           *fma = malloc(sizeof(double) * (size_t)turns);
+    if (!w || !x || !o || !mix || !ker || !fma) {
+        free(w), free(x), free(o), free(mix), free(ker), free(fma);
+        return;
+    }
+    for (size_t i = 0; i < (size_t)ROWS * COLS; i++) w[i] = (float)(i % 7) * 0.01f;
+    for (size_t i = 0; i < (size_t)T * COLS; i++) x[i] = (float)(i % 5) * 0.01f;
+    const double turn = 0.05, flop_call = 2.0 * ROWS * COLS * T;
+    long fma_iters = (long)(turn * peak_fma(1000000) * 1e9 / (NACC * 16 * 2)) + 1; /* sized by a first run */
+    long mix_iters = fma_iters * NACC / 24 / (MIX_N / 16) + 1, calls = (long)(turn * 100e9 / flop_call) + 1;
+    for (int k = 0; k < turns; k++) {
+        fma[k] = peak_fma(fma_iters);
+        mix[k] = mix_in_l1(mix_iters) / fma[k];
+        double t0 = now();
+        for (long c = 0; c < calls; c++) gemm(w, COLS, ROWS, x, COLS, T, COLS, o, ROWS);
+        ker[k] = flop_call * (double)calls / (now() - t0) / 1e9 / fma[k];
+    }
+    qsort(fma, (size_t)turns, sizeof(double), cmp_double);
+    qsort(mix, (size_t)turns, sizeof(double), cmp_double);
+    qsort(ker, (size_t)turns, sizeof(double), cmp_double);
+    int q1 = turns / 4, m = turns / 2, q3 = (3 * turns) / 4;
+    printf("paired, %d turns of ≈ 50 ms (FMA loop median %.1f GFLOP/s), ÷ the FMA loop in the same turn, median "
+           "(quartiles): step in L1 %.3f (%.3f–%.3f), kernel %d × %d in L2 at T = %d %.3f (%.3f–%.3f)\n",
+           turns, fma[m], mix[m], mix[q1], mix[q3], ROWS, COLS, T, ker[m], ker[q1], ker[q3]);
+    free(w), free(x), free(o), free(mix), free(ker), free(fma);
+}
+#endif
+
 int main(int argc, char **argv) {
     double seconds = argc > 1 ? atof(argv[1]) : 1.0;
+    int turns = argc > 2 ? atoi(argv[2]) : 30;
     if (!(seconds > 0)) seconds = 1.0;
+    if (turns < 1) turns = 30;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) {
@@ -166,5 +209,8 @@ int main(int argc, char **argv) {
         printf("small-batch kernel, %d × %d weights in L2, T = %d: best call %.1f GFLOP/s, median %.1f\n", shapes[s][0],
                shapes[s][1], shapes[s][2], best, median);
     }
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx512f")) paired_turns(gemm, turns);
+#endif
     return 0;
 }
