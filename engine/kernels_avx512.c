@@ -454,7 +454,11 @@ const codec_qc_dot_fn codec_qins_compute_dot_avx512 = dot_qc_coded;
  * Cache blocking (the k loop runs in GS_KC-float panels): for each panel the 8-row weight panel (16 KB)
  * stays in L1 while every 3-row activation group passes over it, and the accumulators of all groups wait
  * in a spill array between panels (a store and reload does not change the arithmetic). So activations
- * stream from L2 at one zmm per 8 FMAs and weights from memory once per call.
+ * stream from L2 at one zmm per 8 FMAs and weights from memory once per call. Each tile change (24
+ * accumulators stored and reloaded, the k loop left and entered) costs about 5 steps: with everything in L1,
+ * 256-, 128- and 64-float panels ran at 0.87–0.89, 0.67–0.69 and 0.48–0.50 of 512 (a throwaway harness,
+ * 30 paired turns), and inlining the tiles into one loop did not change that; so smaller panels, which
+ * would fit L1 better beside 23 activation rows, run slower (README, "Measured at full size").
  *
  * Register pinning: 24 accumulators + 3 activations + 1 weight vector leave 4 of the 32 zmm free, and GCC
  * then folded the weight load into each of its three FMAs (vfmadd231ps (mem), 27 loads per 24 FMAs, each
@@ -509,7 +513,7 @@ T512 static inline __attribute__((always_inline)) void gs_step(const float *w, s
  * of npf rows at pf (stride pfs). The k loop is split by prefetching (one row, several, none) so the common
  * case has no loop inside the step: one row per tile is what T ≥ 22 gives (8 rows over ≥ 8 groups). Measured
  * (a throwaway harness of this kernel, paired in turns, T = 23, weights in L2, 30 turns): the split loop ran
- * 1.06–1.08× the loop that tested and looped over the prefetch rows in every step (3072 and 8192 columns). */
+ * 1.04–1.08× the loop that tested and looped over the prefetch rows in every step (3072 and 8192 columns). */
 T512 static inline __attribute__((always_inline)) void gs_tile(const float *w, size_t ws, const float *x, size_t xs,
                                                                int64_t i0, int64_t i1, int NR, int NT,
                                                                __m512 acc[GS_NR][GS_NT], const float *pf,
