@@ -10,14 +10,10 @@
 
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "codec.h"
 #include "runtime_env.h"
 
-static uint64_t rng = 88172645463325252ull;
-static float frand(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return ((float)(rng >> 40) / 16777216.0f - 0.5f) * 0.1f;
-}
 
 int main(int argc, char **argv) {
     /* The environment qinsbench itself runs with (harness/runtime_env.c): passive OpenMP waiting, and

@@ -21,17 +21,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "codec.h"
 #include "runtime_env.h"
 #include "kernels.h"
 
 void openblas_set_num_threads(int);
 
-static uint64_t rng = 88172645463325252ull;
-static float frand(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return ((float)(rng >> 40) / 16777216.0f - 0.5f) * 0.1f;
-}
 
 #define STEP_NMAT 24
 #define STEP_T 23

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "codec.h"
 #include "runtime_env.h"
 #include "membw.h"
@@ -30,20 +31,12 @@
 
 void openblas_set_num_threads(int);
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+/* Median of v[0..n) (sorts v; the mean of the middle two when n is even). */
 static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    stats_sort(v, (size_t)n);
+    return stats_quantile_sorted(v, (size_t)n, 0.5);
 }
 
-static uint64_t rng = 88172645463325252ull;
-static float frand(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return ((float)(rng >> 40) / 16777216.0f - 0.5f) * 0.1f;
-}
 
 /* Read bandwidth: the engine's STREAM-style read probe (engine/membw.c), best of `reps` over a buffer far
  * larger than the caches: a pure read, so kernels are measured against what memory can deliver, not

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "kernels.h"
 
 #define NACC 24 /* independent accumulators: more than latency × issue width on current cores */
@@ -97,11 +98,6 @@ __attribute__((target("avx512f,fma"))) static double mix_in_l1(long iters) {
 }
 #endif
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* The small-batch kernel over calls on rows × cols weights (in L2) and T activation rows: GFLOP/s of the best
  * call in *best and of the median call in *median (the best is a ceiling; the median what a run of calls
  * gets on a shared machine). */
@@ -126,10 +122,10 @@ static void small_in_l2(codec_gemm_small_fn gemm, int rows, int cols, int T, dou
         gemm(w, (size_t)cols, rows, x, (size_t)cols, T, cols, o, (size_t)rows);
         times[n++] = now() - t0;
     }
-    qsort(times, (size_t)n, sizeof(double), cmp_double);
-    double flop = 2.0 * rows * cols * T;
+    double flop = 2.0 * rows * cols * T, q1, med, q3;
+    bench_quartiles(times, n, &q1, &med, &q3);
     *best = flop / times[0] / 1e9;
-    *median = flop / times[n / 2] / 1e9;
+    *median = flop / med / 1e9;
     free(w), free(x), free(o), free(times);
 }
 
@@ -160,13 +156,13 @@ static void paired_turns(codec_gemm_small_fn gemm, int turns) {
         for (long c = 0; c < calls; c++) gemm(w, COLS, ROWS, x, COLS, T, COLS, o, ROWS);
         ker[k] = flop_call * (double)calls / (now() - t0) / 1e9 / fma[k];
     }
-    qsort(fma, (size_t)turns, sizeof(double), cmp_double);
-    qsort(mix, (size_t)turns, sizeof(double), cmp_double);
-    qsort(ker, (size_t)turns, sizeof(double), cmp_double);
-    int q1 = turns / 4, m = turns / 2, q3 = (3 * turns) / 4;
+    double f[3], m[3], k[3];
+    bench_quartiles(fma, turns, &f[0], &f[1], &f[2]);
+    bench_quartiles(mix, turns, &m[0], &m[1], &m[2]);
+    bench_quartiles(ker, turns, &k[0], &k[1], &k[2]);
     printf("paired, %d turns of ≈ 50 ms (FMA loop median %.1f GFLOP/s), ÷ the FMA loop in the same turn, median "
            "(quartiles): step in L1 %.3f (%.3f–%.3f), kernel %d × %d in L2 at T = %d %.3f (%.3f–%.3f)\n",
-           turns, fma[m], mix[m], mix[q1], mix[q3], ROWS, COLS, T, ker[m], ker[q1], ker[q3]);
+           turns, f[1], m[1], m[0], m[2], ROWS, COLS, T, k[1], k[0], k[2]);
     free(w), free(x), free(o), free(mix), free(ker), free(fma);
 }
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "codec.h"
 #include "runtime_env.h"
 #include "util.h"
@@ -25,20 +26,6 @@ void openblas_set_num_threads(int);
 enum { T = 512, NPROD = 4, MAXC = 8, MAXPASS = 1000 };
 static const int64_t shapes[NPROD][2] = {{9216, 3072}, {3072, 3072}, {16384, 3072}, {3072, 8192}};
 
-static uint64_t rng = 88172645463325252ull;
-static float frand(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return ((float)(rng >> 40) / 16777216.0f - 0.5f) * 0.1f;
-}
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-/* Median and quartiles of v[0..n) (sorts v). */
-static void quartiles(double *v, int n, double *q1, double *med, double *q3) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    *q1 = v[n / 4], *med = v[n / 2], *q3 = v[(3 * n) / 4];
-}
 
 int main(int argc, char **argv) {
     if (qb_runtime_env()) execv("/proc/self/exe", argv);
@@ -120,7 +107,7 @@ int main(int argc, char **argv) {
             v[4][k] = secs[c][0][k] / secs[c][1][k];
         }
         double q[5][3];
-        for (int j = 0; j < 5; j++) quartiles(v[j], passes, &q[j][0], &q[j][1], &q[j][2]);
+        for (int j = 0; j < 5; j++) bench_quartiles(v[j], passes, &q[j][0], &q[j][1], &q[j][2]);
         printf("| %s | %.1f | %.1f | ", names[c], q[0][1], q[1][1]);
         if (c == 0) /* the reference: its ratio to itself is 1 by construction */
             printf("— | — | ");

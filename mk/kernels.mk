@@ -7,7 +7,7 @@ bench-kernels: $(BUILD)/bench/bench_kernels
 	@mkdir -p results
 	$(BUILD)/bench/bench_kernels results/bench-kernels.csv
 
-$(BUILD)/bench/bench_kernels: bench/bench_kernels.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS)
+$(BUILD)/bench/bench_kernels: bench/bench_kernels.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS) bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
 
@@ -16,7 +16,7 @@ $(BUILD)/bench/bench_kernels: bench/bench_kernels.c $(BUILD)/libqinsharness.a $(
 bench-gemm-small: $(BUILD)/bench/bench_gemm_small
 	$(BUILD)/bench/bench_gemm_small
 
-$(BUILD)/bench/bench_gemm_small: bench/bench_gemm_small.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS)
+$(BUILD)/bench/bench_gemm_small: bench/bench_gemm_small.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS) bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
 
@@ -25,7 +25,7 @@ $(BUILD)/bench/bench_gemm_small: bench/bench_gemm_small.c $(BUILD)/libqinsharnes
 bench-act-q8: $(BUILD)/bench/bench_act_q8
 	OMP_WAIT_POLICY=passive $(BUILD)/bench/bench_act_q8
 
-$(BUILD)/bench/bench_act_q8: bench/bench_act_q8.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS)
+$(BUILD)/bench/bench_act_q8: bench/bench_act_q8.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS) bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
 
@@ -34,15 +34,15 @@ $(BUILD)/bench/bench_act_q8: bench/bench_act_q8.c $(BUILD)/libqinsharness.a $(BU
 bench-peak: $(BUILD)/bench/bench_peak
 	$(BUILD)/bench/bench_peak
 
-$(BUILD)/bench/bench_peak: bench/bench_peak.c $(BUILD)/libqinsengine.a $(HEADERS)
+$(BUILD)/bench/bench_peak: bench/bench_peak.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS) bench/bench_util.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
 
 ## make bench-prefill  prefill's products (T = 512, one Phi-3.5 layer) of q8_0, qins8, q4_0 paired with fp32, 1 and 2 threads (stdout)
 .PHONY: bench-prefill
 bench-prefill: $(BUILD)/bench/bench_prefill
 	$(BUILD)/bench/bench_prefill
 
-$(BUILD)/bench/bench_prefill: bench/bench_prefill.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS)
+$(BUILD)/bench/bench_prefill: bench/bench_prefill.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS) bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
