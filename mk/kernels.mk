@@ -46,3 +46,8 @@ bench-prefill: $(BUILD)/bench/bench_prefill
 $(BUILD)/bench/bench_prefill: bench/bench_prefill.c $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a $(HEADERS) bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libqinsharness.a $(BUILD)/libqinsengine.a -o $@ $(LDLIBS)
+
+## make benches  build every benchmark program without running one (CI: they compile, with gcc and clang)
+.PHONY: benches
+benches: $(BUILD)/bench/bench_kernels $(BUILD)/bench/bench_gemm_small $(BUILD)/bench/bench_act_q8 \
+         $(BUILD)/bench/bench_peak $(BUILD)/bench/bench_prefill $(BUILD)/bench/bench_tokenizer
