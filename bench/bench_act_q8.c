@@ -14,7 +14,6 @@
 #include "codec.h"
 #include "runtime_env.h"
 
-
 int main(int argc, char **argv) {
     /* The environment qinsbench itself runs with (harness/runtime_env.c): passive OpenMP waiting, and
      * OpenBLAS's SkylakeX/Haswell kernels where it would fall back to Prescott's. Without it the sgemm and

@@ -28,7 +28,6 @@
 
 void openblas_set_num_threads(int);
 
-
 #define STEP_NMAT 24
 #define STEP_T 23
 

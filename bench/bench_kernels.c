@@ -37,7 +37,6 @@ static double median(double *v, int n) {
     return stats_quantile_sorted(v, (size_t)n, 0.5);
 }
 
-
 /* Read bandwidth: the engine's STREAM-style read probe (engine/membw.c), best of `reps` over a buffer far
  * larger than the caches: a pure read, so kernels are measured against what memory can deliver, not
  * against another kernel. */

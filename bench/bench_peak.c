@@ -89,12 +89,12 @@ __attribute__((target("avx512f,fma"))) static double mix_in_l1(long iters) {
                 a[r][2] = _mm512_fmadd_ps(wv, x2, a[r][2]);
             }
         }
-    double t = now() - t0;
+    double secs = now() - t0;
     float s = 0;
     for (int r = 0; r < 8; r++)
         for (int t = 0; t < 3; t++) s += _mm512_reduce_add_ps(a[r][t]);
     if (s == 12345.0f) printf("(%g)\n", s);
-    return (double)iters * (MIX_N / 16) * 24 * 16 * 2 / t / 1e9;
+    return (double)iters * (MIX_N / 16) * 24 * 16 * 2 / secs / 1e9;
 }
 #endif
 

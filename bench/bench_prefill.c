@@ -26,7 +26,6 @@ void openblas_set_num_threads(int);
 enum { T = 512, NPROD = 4, MAXC = 8, MAXPASS = 1000 };
 static const int64_t shapes[NPROD][2] = {{9216, 3072}, {3072, 3072}, {16384, 3072}, {3072, 8192}};
 
-
 int main(int argc, char **argv) {
     if (qb_runtime_env()) execv("/proc/self/exe", argv);
     int passes = argc > 1 ? atoi(argv[1]) : 24;
