@@ -5,8 +5,9 @@
  * one thread and then on two, each configuration in turn; the pass is repeated PASSES times. Because this
  * machine's speed moves by up to 2× within minutes, each codec is reported over fp32 *of the same pass*
  * (median and quartiles over passes), and two threads over one likewise; the GFLOP/s columns are medians
- * (2·T·rows·cols per product). This is how the coded prefill's block size (engine/codec.c MM_ROW_BLOCK) was
- * chosen; the README cites its figures.
+ * (2·T·rows·cols per product). The coded prefill's block size (engine/codec.c MM_ROW_BLOCK) was chosen by
+ * timing each candidate this way (a throwaway harness); this program times the shipped setting, and the
+ * README cites its figures.
  *
  * Build and run: make bench-prefill (mk/kernels.mk). A benchmark, not a test: numbers depend on the machine
  * and its load. Usage: bench_prefill [PASSES [SPEC,SPEC,...]] (default 24 passes; q8_0,qins8,q4_0). */

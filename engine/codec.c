@@ -1012,7 +1012,8 @@ static void qc_matmul(float *out, const CodedTensor *W, const float *x, int T, i
  *   8192 (the whole share) 0.931 (0.853–0.962);
  * one thread 98, 106, 116, 112 GFLOP/s against fp32's 115. A repeat with 30 passes: 256 rows 0.855, 8192
  * 0.932. Two threads ÷ one was 1.8–1.9 for every block size and for fp32, so the block size sets the speed
- * of each thread, not the scaling. */
+ * of each thread, not the scaling. `make bench-prefill` (bench/bench_prefill.c) times the shipped setting
+ * the same way. */
 #define MM_ROW_BLOCK 2048
 
 /* Largest T that takes the small-batch kernel (codec_gemm_small_fn) instead of sgemm. sgemm packs the
